@@ -1,0 +1,63 @@
+/**
+ * The `ringside` command: every sub-command lives in `cli/commands/` and
+ * registers itself on the program here.
+ *
+ * @module
+ */
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import denoJson from "../deno.json" with { type: "json" };
+import { UserError } from "./errors.ts";
+import { CodecError } from "../codecs/errors.ts";
+import { registerDecodeHex } from "./commands/decode_hex.ts";
+import { registerDemo } from "./commands/demo.ts";
+
+/** Builds the `ringside` program with every sub-command registered. */
+export function buildProgram(): Command<[], { debug?: true }> {
+  const program = new Command()
+    .name("ringside")
+    .description(
+      "virtio-fs and FUSE at the packet level: decode, serve, record, replay, diff and analyse " +
+        "FUSE sessions\ncarried over virtqueues (vhost-user), /dev/fuse or a Unix socket.",
+    )
+    .version(denoJson.version, "-V, --version", "print the ringside version")
+    .option("--debug", "show stack traces for errors")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureHelp({ sortSubcommands: true });
+  registerDecodeHex(program);
+  registerDemo(program);
+  return program;
+}
+
+/** Runs the CLI with `args`; returns the exit code instead of exiting. */
+export async function main(args: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  const debug = args.includes("--debug");
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander already printed help, version or the usage error
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UserError || e instanceof CodecError) {
+      console.error(`ringside: ${e.message}`);
+      if (debug) console.error(e.stack);
+      return e instanceof UserError ? e.exitCode : 1;
+    }
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
+      console.error(`ringside: ${(e as Error).message}`);
+      if (debug) console.error((e as Error).stack);
+      return 1;
+    }
+    console.error(`ringside: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    if (debug) console.error(e instanceof Error ? e.stack : e);
+    else console.error("(run with --debug for the stack trace)");
+    return 70;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

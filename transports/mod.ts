@@ -1,0 +1,6 @@
+/**
+ * ringside `transports`: see ../shared/DESIGN.md for what this layer owns.
+ *
+ * @module
+ */
+export {};

@@ -1,0 +1,6 @@
+/**
+ * ringside `virtqueue`: see ../shared/DESIGN.md for what this layer owns.
+ *
+ * @module
+ */
+export {};
