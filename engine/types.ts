@@ -1,0 +1,19 @@
+/**
+ * The contract between transports and the engine: a transport reads whole FUSE
+ * request messages from its channel and hands each to a {@linkcode FuseServer};
+ * the server returns the whole reply message, or `null` when the request has
+ * none (FORGET, BATCH_FORGET, an INTERRUPT that needs no answer).
+ *
+ * @module
+ */
+
+/** Something that answers FUSE requests given and returned as raw messages. */
+export interface FuseServer {
+  /**
+   * Answers one request: `request` is the complete message (fuse_in_header
+   * then the body). Returns the complete reply (fuse_out_header then the
+   * body), `null` for no reply, or a promise of either when the answer has to
+   * wait (a blocking lock); other requests may be handled meanwhile.
+   */
+  handle(request: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
+}
