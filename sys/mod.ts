@@ -3,4 +3,6 @@
  *
  * @module
  */
+export * as fs from "./fs.ts";
+export { type Caller, ThreadCredentials } from "./creds.ts";
 export {};
