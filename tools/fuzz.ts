@@ -7,8 +7,10 @@
  */
 import { parseArgs } from "node:util";
 import type { FuzzTarget } from "../testing/fuzz.ts";
+import { vhostUserFuzzTarget } from "../codecs/vhost_user/fuzz.ts";
 
 const TARGETS: FuzzTarget[] = [];
+TARGETS.push(vhostUserFuzzTarget);
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
