@@ -12,3 +12,5 @@ export * from "./types.ts";
 export * from "./writer.ts";
 export * from "./reader.ts";
 export * from "./record.ts";
+export * from "./pcap.ts";
+export * from "./detect.ts";
