@@ -10,6 +10,7 @@ import { UserError } from "./errors.ts";
 import { CodecError } from "../codecs/errors.ts";
 import { registerDecodeHex } from "./commands/decode_hex.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerVm } from "./commands/vm.ts";
 
 /** Builds the `ringside` program with every sub-command registered. */
 export function buildProgram(): Command<[], { debug?: true }> {
@@ -25,6 +26,7 @@ export function buildProgram(): Command<[], { debug?: true }> {
     .configureHelp({ sortSubcommands: true });
   registerDecodeHex(program);
   registerDemo(program);
+  registerVm(program);
   return program;
 }
 
