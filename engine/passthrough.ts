@@ -1,0 +1,973 @@
+/**
+ * The passthrough handler: answers decoded FUSE requests from a host
+ * directory. Every host call is relative to a descriptor the engine holds
+ * (the shared directory's, or an inode's `O_PATH` descriptor) with a single
+ * path component that is never `..` and never followed if it is a symlink, so
+ * no request reaches outside the shared tree. Creating operations run with
+ * the caller's fsuid, fsgid and supplementary groups.
+ *
+ * @module
+ */
+import * as fs from "../sys/fs.ts";
+import type { Caller, ThreadCredentials } from "../sys/creds.ts";
+import { SysError } from "../sys/libc.ts";
+import { FATTR, FOPEN, FSYNC, FUSE_OPEN, LK, RELEASE, WRITE } from "../codecs/fuse/constants.ts";
+import type {
+  CopyFileRangeIn,
+  CreateIn,
+  FuseAttr,
+  FuseDirent,
+  FuseDirentplus,
+  FuseEntryOut,
+  FuseFileLock,
+  FuseOpenOut,
+  FuseStatx,
+  LkIn,
+  ReadIn,
+  ReplyBodies,
+  RequestBodies,
+  XattrOut,
+} from "../codecs/fuse/types.ts";
+import {
+  type DirEntry,
+  Errno,
+  fail,
+  type Handle,
+  HandleTable,
+  type Inode,
+  InodeTable,
+} from "./tables.ts";
+
+/** How much the client may cache (virtiofsd's `--cache`). */
+export type CacheMode = "never" | "auto" | "always";
+
+/** Options of the passthrough handler; every field is structured-cloneable. */
+export interface PassthroughOptions {
+  /** Cache mode: timeouts 0 / 1 s / 1 day, direct I/O for `never`, keep-cache for `always` (default `auto`). */
+  cache?: CacheMode;
+  /** Offer the kernel's writeback cache (default false). */
+  writeback?: boolean;
+  /** Refuse every change with EROFS (default false). */
+  readonly?: boolean;
+  /** Serve extended attributes; when false the xattr opcodes answer ENOSYS (default true). */
+  xattr?: boolean;
+  /** Let clients open with `O_DIRECT` (default true). */
+  allowDirectIo?: boolean;
+  /** Let clients create block and character devices with MKNOD (default true, as root can locally). */
+  allowDevices?: boolean;
+  /** Entry timeout in seconds (default from `cache`). */
+  entryTimeout?: number;
+  /** Attribute timeout in seconds (default from `cache`). */
+  attrTimeout?: number;
+}
+
+/** Who asks: the request header's ids and the 7.38 supplementary groups when sent. */
+export interface RequestContext extends Caller {
+  /** Caller's pid (0 for kernel-internal requests). */
+  pid: number;
+  /** The request's `unique`. */
+  unique: bigint;
+}
+
+const OFFSET_MAX = 0x7fffffffffffffffn;
+const FULL_LOCK_OFFSET = 0x7fffffffffffffffn;
+const S_IFMT = fs.S_IFMT;
+const ENTRY_SIZE_PLUS = 152; // fuse_entry_out (128) + fuse_dirent header (24)
+const DIRENT_HEADER = 24;
+const WRITE_OPEN = fs.O_WRONLY | fs.O_RDWR | fs.O_TRUNC | fs.O_APPEND | fs.O_CREAT;
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+const textDecoder = new TextDecoder();
+const textEncoder = new TextEncoder();
+
+function nameBytes(name: string): number {
+  let ascii = true;
+  for (let i = 0; i < name.length; i++) {
+    if (name.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  return ascii ? name.length : textEncoder.encode(name).length;
+}
+
+/** Refuses names that are not one path component (empty, containing `/`, `.` or `..`). */
+export function checkName(name: string): void {
+  if (name.length === 0) fail("name", Errno.ENOENT, "empty");
+  if (name.indexOf("/") !== -1) fail("name", Errno.EINVAL, JSON.stringify(name));
+  if (name === "." || name === "..") fail("name", Errno.EINVAL, name);
+  if (name.indexOf("\0") !== -1) fail("name", Errno.EINVAL, "NUL in name");
+}
+
+function timeoutParts(seconds: number): [bigint, number] {
+  const s = Math.max(0, seconds);
+  const whole = Math.floor(s);
+  return [BigInt(whole), Math.round((s - whole) * 1e9)];
+}
+
+/** The handler itself: state (inode and handle tables) plus one method per opcode. */
+export class Passthrough {
+  /** Inode table (exposed for tests and the session). */
+  readonly inodes: InodeTable;
+  /** File and directory handles. */
+  readonly handles: HandleTable;
+  readonly #opts: Required<Omit<PassthroughOptions, "entryTimeout" | "attrTimeout">>;
+  readonly #creds: ThreadCredentials;
+  readonly #entryValid: bigint;
+  readonly #entryValidNsec: number;
+  readonly #attrValid: bigint;
+  readonly #attrValidNsec: number;
+  readonly #umask: number;
+  readonly #readBuf = new Uint8Array(1 << 20);
+  readonly #dirBuf = new Uint8Array(64 * 1024);
+  /** Whether the writeback cache was negotiated (set by the session after INIT). */
+  writebackActive = false;
+
+  /** Opens the shared directory; throws a SysError when it cannot be opened as a directory. */
+  constructor(sharedDir: string, options: PassthroughOptions, creds: ThreadCredentials) {
+    const cache = options.cache ?? "auto";
+    this.#opts = {
+      cache,
+      writeback: options.writeback ?? false,
+      readonly: options.readonly ?? false,
+      xattr: options.xattr ?? true,
+      allowDirectIo: options.allowDirectIo ?? true,
+      allowDevices: options.allowDevices ?? true,
+    };
+    const defaultTimeout = cache === "never" ? 0 : cache === "always" ? 86400 : 1;
+    [this.#entryValid, this.#entryValidNsec] = timeoutParts(
+      options.entryTimeout ?? defaultTimeout,
+    );
+    [this.#attrValid, this.#attrValidNsec] = timeoutParts(options.attrTimeout ?? defaultTimeout);
+    this.#creds = creds;
+    const old = fs.umask(0o022);
+    fs.umask(old);
+    this.#umask = old;
+    const rootFd = fs.openat(fs.AT_FDCWD, sharedDir, { flags: fs.O_PATH | fs.O_DIRECTORY });
+    this.inodes = new InodeTable(rootFd, fs.fstat(rootFd));
+    this.handles = new HandleTable();
+  }
+
+  /** The options in force (defaults filled in). */
+  get options(): Readonly<Required<Omit<PassthroughOptions, "entryTimeout" | "attrTimeout">>> {
+    return this.#opts;
+  }
+
+  /** Forgets all state (second INIT, DESTROY): closes handles and inodes, new id generation. */
+  reset(): void {
+    this.handles.reset();
+    this.inodes.reset();
+  }
+
+  /** Closes every descriptor; the handler is unusable afterwards. */
+  close(): void {
+    this.handles.reset();
+    this.inodes.close();
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  #writable(call: string): void {
+    if (this.#opts.readonly) fail(call, Errno.EROFS);
+  }
+
+  /** fuse_attr from a host stat. */
+  attr(st: fs.Stat): FuseAttr {
+    return {
+      ino: st.ino,
+      size: st.size,
+      blocks: st.blocks,
+      atime: BigInt(st.atimeSec),
+      mtime: BigInt(st.mtimeSec),
+      ctime: BigInt(st.ctimeSec),
+      atimensec: st.atimeNsec,
+      mtimensec: st.mtimeNsec,
+      ctimensec: st.ctimeNsec,
+      mode: st.mode,
+      nlink: st.nlink,
+      uid: st.uid,
+      gid: st.gid,
+      rdev: st.rdev >>> 0,
+      blksize: st.blksize,
+      flags: 0,
+    };
+  }
+
+  #entry(inode: Inode, st: fs.Stat): FuseEntryOut {
+    return {
+      nodeid: BigInt(inode.nodeid),
+      generation: 0n,
+      entry_valid: this.#entryValid,
+      attr_valid: this.#attrValid,
+      entry_valid_nsec: this.#entryValidNsec,
+      attr_valid_nsec: this.#attrValidNsec,
+      attr: this.attr(st),
+    };
+  }
+
+  /** Opens `name` in `parent` as `O_PATH` without following it, and counts a lookup. */
+  #lookupChild(parent: Inode, name: string): FuseEntryOut {
+    if (parent.type !== fs.S_IFDIR) fail("lookup", Errno.ENOTDIR);
+    const fd = fs.openat(parent.fd, name, { flags: fs.O_PATH | fs.O_NOFOLLOW });
+    let st: fs.Stat;
+    try {
+      st = fs.fstat(fd);
+    } catch (e) {
+      fs.close(fd);
+      throw e;
+    }
+    const inode = this.inodes.intern(fd, st);
+    return this.#entry(inode, st);
+  }
+
+  /** Counts a lookup of an object for which we hold an open descriptor `fd` (after a create). */
+  #internOpen(fd: number): FuseEntryOut {
+    const pfd = fs.openat(fs.AT_FDCWD, fs.procFdPath(fd), { flags: fs.O_PATH });
+    let st: fs.Stat;
+    try {
+      st = fs.fstat(pfd);
+    } catch (e) {
+      fs.close(pfd);
+      throw e;
+    }
+    return this.#entry(this.inodes.intern(pfd, st), st);
+  }
+
+  #dir(nodeid: bigint): Inode {
+    const inode = this.inodes.get(nodeid);
+    if (inode.type !== fs.S_IFDIR) fail("dir", Errno.ENOTDIR);
+    return inode;
+  }
+
+  /** Re-applies permission bits the host umask took away from a mode the client asked for. */
+  #fixMode(fd: number, path: string, mode: number): void {
+    if ((mode & this.#umask & 0o777) === 0) return;
+    if (path === "") fs.fchmod(fd, mode & 0o7777);
+    else fs.fchmodat(fd, path, { mode: mode & 0o7777 });
+  }
+
+  #runAs<T>(ctx: RequestContext, fn: () => T): T {
+    return this.#creds.run(ctx, fn);
+  }
+
+  /** Reopens an inode's `O_PATH` descriptor with real access flags (regular files and directories only). */
+  #reopen(inode: Inode, flags: number): number {
+    const type = inode.type;
+    if (type === fs.S_IFLNK) fail("open", Errno.ELOOP);
+    if (type !== fs.S_IFREG && type !== fs.S_IFDIR) fail("open", Errno.ENXIO);
+    return fs.openat(fs.AT_FDCWD, fs.procFdPath(inode.fd), {
+      flags: flags & ~(fs.O_CREAT | fs.O_EXCL | fs.O_NOCTTY | fs.O_NOFOLLOW),
+    });
+  }
+
+  #openFlags(flags: number): number {
+    let f = flags;
+    if (!this.#opts.allowDirectIo) f &= ~fs.O_DIRECT;
+    if (this.writebackActive) {
+      // The kernel may read a write-only file to fill its cache, and does appends itself.
+      if ((f & fs.O_ACCMODE) === fs.O_WRONLY) f = (f & ~fs.O_ACCMODE) | fs.O_RDWR;
+      f &= ~fs.O_APPEND;
+    }
+    return f;
+  }
+
+  #openOut(fh: number, dir: boolean): FuseOpenOut {
+    let flags = 0;
+    if (dir) {
+      if (this.#opts.cache === "always") flags |= FOPEN.FOPEN_CACHE_DIR | FOPEN.FOPEN_KEEP_CACHE;
+    } else if (this.#opts.cache === "never") flags |= FOPEN.FOPEN_DIRECT_IO;
+    else if (this.#opts.cache === "always") flags |= FOPEN.FOPEN_KEEP_CACHE;
+    return { fh: BigInt(fh), open_flags: flags, backing_id: 0 };
+  }
+
+  #killSuidSgid(fd: number): void {
+    const st = fs.fstat(fd);
+    let mode = st.mode & 0o7777;
+    if ((mode & fs.S_ISUID) !== 0) mode &= ~fs.S_ISUID;
+    if ((mode & (fs.S_ISGID | fs.S_IXGRP)) === (fs.S_ISGID | fs.S_IXGRP)) mode &= ~fs.S_ISGID;
+    if (mode !== (st.mode & 0o7777)) chmodPath(fd, mode);
+  }
+
+  // ------------------------------------------------------------ names
+
+  /** LOOKUP: `.` is the parent, `..` its parent but never above the shared directory. */
+  lookup(nodeid: bigint, b: RequestBodies["LOOKUP"]): FuseEntryOut {
+    const parent = this.#dir(nodeid);
+    const name = b.name;
+    if (name === ".") {
+      parent.nlookup++;
+      return this.#entry(parent, fs.fstat(parent.fd));
+    }
+    if (name === "..") return this.#lookupDotDot(parent);
+    checkName(name);
+    return this.#lookupChild(parent, name);
+  }
+
+  #lookupDotDot(dir: Inode): FuseEntryOut {
+    const root = this.inodes.root;
+    if (dir === root) {
+      root.nlookup++;
+      return this.#entry(root, fs.fstat(root.fd));
+    }
+    const fd = fs.openat(dir.fd, "..", { flags: fs.O_PATH | fs.O_DIRECTORY });
+    try {
+      // Walk up to prove the result is inside the tree (the host may have moved things).
+      const st = fs.fstat(fd);
+      if (!this.#beneathRoot(fd, st)) fail("lookup", Errno.EACCES, "outside the shared directory");
+      return this.#entry(this.inodes.intern(fd, st), st);
+    } catch (e) {
+      try {
+        fs.close(fd);
+      } catch { /* already owned by the table */ }
+      throw e;
+    }
+  }
+
+  #beneathRoot(fd: number, st: fs.Stat): boolean {
+    const rootKey = this.inodes.root.key;
+    let key = `${st.dev}:${st.ino}`;
+    let cur = fs.dup(fd);
+    try {
+      for (let depth = 0; depth < 4096; depth++) {
+        if (key === rootKey) return true;
+        const up = fs.openat(cur, "..", { flags: fs.O_PATH | fs.O_DIRECTORY });
+        fs.close(cur);
+        cur = up;
+        const s = fs.fstat(cur);
+        const next = `${s.dev}:${s.ino}`;
+        if (next === key) return false; // reached the host's root
+        key = next;
+      }
+      return false;
+    } finally {
+      fs.close(cur);
+    }
+  }
+
+  /** GETATTR (through the handle when FUSE_GETATTR_FH is set). */
+  getattr(nodeid: bigint, b: RequestBodies["GETATTR"]): ReplyBodies["GETATTR"] {
+    const inode = this.inodes.get(nodeid);
+    const fd = (b.getattr_flags & 1) !== 0 ? this.handles.get(b.fh).fd : inode.fd;
+    return this.#attrOut(fd);
+  }
+
+  #attrOut(fd: number): ReplyBodies["GETATTR"] {
+    return {
+      attr_valid: this.#attrValid,
+      attr_valid_nsec: this.#attrValidNsec,
+      dummy: 0,
+      attr: this.attr(fs.fstat(fd)),
+    };
+  }
+
+  /** SETATTR: mode, owner, size, times (NOW included), ctime, through the handle when given. */
+  setattr(nodeid: bigint, b: RequestBodies["SETATTR"]): ReplyBodies["SETATTR"] {
+    this.#writable("setattr");
+    const inode = this.inodes.get(nodeid);
+    const v = b.valid;
+    const handle = (v & FATTR.FATTR_FH) !== 0 ? this.handles.get(b.fh) : null;
+    const fd = inode.fd;
+    if ((v & FATTR.FATTR_MODE) !== 0) {
+      if (inode.type === fs.S_IFLNK) fail("chmod", Errno.EOPNOTSUPP);
+      chmodPath(fd, b.mode & 0o7777);
+    }
+    if ((v & (FATTR.FATTR_UID | FATTR.FATTR_GID)) !== 0) {
+      fs.fchownat(fd, "", {
+        uid: (v & FATTR.FATTR_UID) !== 0 ? b.uid : -1,
+        gid: (v & FATTR.FATTR_GID) !== 0 ? b.gid : -1,
+        flags: fs.AT_EMPTY_PATH | fs.AT_SYMLINK_NOFOLLOW,
+      });
+    }
+    if ((v & FATTR.FATTR_SIZE) !== 0) {
+      if (handle !== null) fs.ftruncate(handle.fd, b.size);
+      else if (inode.type === fs.S_IFDIR) fail("truncate", Errno.EISDIR);
+      else if (inode.type !== fs.S_IFREG) fail("truncate", Errno.EINVAL);
+      else fs.truncate(fs.procFdPath(fd), b.size);
+      if ((v & FATTR.FATTR_KILL_SUIDGID) !== 0) this.#killSuidSgid(fd);
+    }
+    const timeBits = FATTR.FATTR_ATIME | FATTR.FATTR_MTIME | FATTR.FATTR_ATIME_NOW |
+      FATTR.FATTR_MTIME_NOW;
+    if ((v & timeBits) !== 0) {
+      const atime: fs.TimeSpec = (v & FATTR.FATTR_ATIME_NOW) !== 0
+        ? "now"
+        : (v & FATTR.FATTR_ATIME) !== 0
+        ? { sec: Number(b.atime), nsec: b.atimensec }
+        : "omit";
+      const mtime: fs.TimeSpec = (v & FATTR.FATTR_MTIME_NOW) !== 0
+        ? "now"
+        : (v & FATTR.FATTR_MTIME) !== 0
+        ? { sec: Number(b.mtime), nsec: b.mtimensec }
+        : "omit";
+      fs.utimensat(fd, "", { atime, mtime, flags: fs.AT_EMPTY_PATH });
+    } else if ((v & FATTR.FATTR_CTIME) !== 0 && (v & ~(FATTR.FATTR_CTIME | FATTR.FATTR_FH)) === 0) {
+      // ctime cannot be set; a no-op chown moves it to now, as the client expects.
+      fs.fchownat(fd, "", { flags: fs.AT_EMPTY_PATH | fs.AT_SYMLINK_NOFOLLOW });
+    }
+    return this.#attrOut(fd);
+  }
+
+  /** READLINK: the raw target, never followed. */
+  readlink(nodeid: bigint): ReplyBodies["READLINK"] {
+    const inode = this.inodes.get(nodeid);
+    if (inode.type !== fs.S_IFLNK) fail("readlink", Errno.EINVAL);
+    return { link: textDecoder.decode(fs.readlinkat(inode.fd, "")) };
+  }
+
+  /** SYMLINK, as the caller. */
+  symlink(nodeid: bigint, b: RequestBodies["SYMLINK"], ctx: RequestContext): FuseEntryOut {
+    this.#writable("symlink");
+    const parent = this.#dir(nodeid);
+    checkName(b.name);
+    this.#runAs(ctx, () => fs.symlinkat(b.linkname, [parent.fd, b.name]));
+    return this.#lookupChild(parent, b.name);
+  }
+
+  /** MKNOD, as the caller; devices only when allowed. */
+  mknod(nodeid: bigint, b: RequestBodies["MKNOD"], ctx: RequestContext): FuseEntryOut {
+    this.#writable("mknod");
+    const parent = this.#dir(nodeid);
+    checkName(b.name);
+    const type = b.mode & S_IFMT;
+    if ((type === fs.S_IFCHR || type === fs.S_IFBLK) && !this.#opts.allowDevices) {
+      fail("mknod", Errno.EPERM, "devices are not allowed");
+    }
+    this.#runAs(ctx, () => fs.mknodat(parent.fd, b.name, { mode: b.mode, dev: b.rdev }));
+    this.#fixMode(parent.fd, b.name, b.mode);
+    return this.#lookupChild(parent, b.name);
+  }
+
+  /** MKDIR, as the caller. */
+  mkdir(nodeid: bigint, b: RequestBodies["MKDIR"], ctx: RequestContext): FuseEntryOut {
+    this.#writable("mkdir");
+    const parent = this.#dir(nodeid);
+    checkName(b.name);
+    this.#runAs(ctx, () => fs.mkdirat(parent.fd, b.name, { mode: b.mode & 0o7777 }));
+    this.#fixMode(parent.fd, b.name, b.mode);
+    return this.#lookupChild(parent, b.name);
+  }
+
+  /** UNLINK. */
+  unlink(nodeid: bigint, b: RequestBodies["UNLINK"]): void {
+    this.#writable("unlink");
+    const parent = this.#dir(nodeid);
+    checkName(b.name);
+    fs.unlinkat(parent.fd, b.name);
+  }
+
+  /** RMDIR. */
+  rmdir(nodeid: bigint, b: RequestBodies["RMDIR"]): void {
+    this.#writable("rmdir");
+    const parent = this.#dir(nodeid);
+    checkName(b.name);
+    fs.unlinkat(parent.fd, b.name, { flags: fs.AT_REMOVEDIR });
+  }
+
+  /** RENAME and RENAME2 (NOREPLACE, EXCHANGE, WHITEOUT). */
+  rename(nodeid: bigint, b: RequestBodies["RENAME2"]): void {
+    this.#writable("rename");
+    const from = this.#dir(nodeid);
+    const to = this.#dir(b.newdir);
+    checkName(b.oldname);
+    checkName(b.newname);
+    const allowed = fs.RENAME_NOREPLACE | fs.RENAME_EXCHANGE | fs.RENAME_WHITEOUT;
+    if ((b.flags & ~allowed) !== 0) fail("rename", Errno.EINVAL);
+    fs.renameat2([from.fd, b.oldname], [to.fd, b.newname], { flags: b.flags });
+  }
+
+  /** LINK: a new name in the tree for a node the client holds. */
+  link(nodeid: bigint, b: RequestBodies["LINK"]): FuseEntryOut {
+    this.#writable("link");
+    const parent = this.#dir(nodeid);
+    const target = this.inodes.get(b.oldnodeid);
+    checkName(b.newname);
+    if (target.type === fs.S_IFDIR) fail("link", Errno.EPERM);
+    fs.linkat([target.fd, ""], [parent.fd, b.newname], { flags: fs.AT_EMPTY_PATH });
+    return this.#lookupChild(parent, b.newname);
+  }
+
+  // ------------------------------------------------------------ files
+
+  /** OPEN (regular files only). */
+  open(nodeid: bigint, b: RequestBodies["OPEN"], ctx: RequestContext): FuseOpenOut {
+    const inode = this.inodes.get(nodeid);
+    if (inode.type === fs.S_IFDIR) fail("open", Errno.EISDIR);
+    if (this.#opts.readonly && ((b.flags & WRITE_OPEN) !== 0)) fail("open", Errno.EROFS);
+    const flags = this.#openFlags(b.flags);
+    const fd = this.#reopen(inode, flags);
+    if ((b.flags & fs.O_TRUNC) !== 0 && (b.open_flags & FUSE_OPEN.FUSE_OPEN_KILL_SUIDGID) !== 0) {
+      this.#killSuidSgid(inode.fd);
+    }
+    void ctx;
+    return this.#openOut(this.handles.add(fd, inode, flags), false);
+  }
+
+  /** CREATE, as the caller: never follows a symlink at the name. */
+  create(nodeid: bigint, b: CreateIn, ctx: RequestContext): ReplyBodies["CREATE"] {
+    this.#writable("create");
+    const parent = this.#dir(nodeid);
+    checkName(b.name);
+    const flags = this.#openFlags(b.flags) | fs.O_CREAT | fs.O_NOFOLLOW;
+    const fd = this.#runAs(
+      ctx,
+      () => fs.openat(parent.fd, b.name, { flags, mode: b.mode & 0o7777 }),
+    );
+    try {
+      this.#fixMode(fd, "", b.mode);
+      const entry = this.#internOpen(fd);
+      const inode = this.inodes.get(entry.nodeid);
+      return { entry, open: this.#openOut(this.handles.add(fd, inode, flags), false) };
+    } catch (e) {
+      fs.close(fd);
+      throw e;
+    }
+  }
+
+  /** TMPFILE, as the caller: an unnamed file in the directory. */
+  tmpfile(nodeid: bigint, b: CreateIn, ctx: RequestContext): ReplyBodies["TMPFILE"] {
+    this.#writable("tmpfile");
+    const parent = this.#dir(nodeid);
+    const acc = (b.flags & fs.O_ACCMODE) === fs.O_RDONLY ? fs.O_RDWR : b.flags & fs.O_ACCMODE;
+    const flags = (this.#openFlags(b.flags) & ~(fs.O_ACCMODE | fs.O_CREAT | fs.O_EXCL)) | acc;
+    const fd = this.#runAs(
+      ctx,
+      () => fs.openat(parent.fd, ".", { flags: flags | fs.O_TMPFILE, mode: b.mode & 0o7777 }),
+    );
+    try {
+      this.#fixMode(fd, "", b.mode);
+      const entry = this.#internOpen(fd);
+      const inode = this.inodes.get(entry.nodeid);
+      return { entry, open: this.#openOut(this.handles.add(fd, inode, flags), false) };
+    } catch (e) {
+      fs.close(fd);
+      throw e;
+    }
+  }
+
+  /** READ into a reused buffer (the reply encoder copies it). */
+  read(b: ReadIn): ReplyBodies["READ"] {
+    const h = this.handles.get(b.fh);
+    const size = Math.min(b.size, this.#readBuf.length);
+    const n = fs.pread(h.fd, this.#readBuf.subarray(0, size), b.offset);
+    return { data: this.#readBuf.subarray(0, n) };
+  }
+
+  /** WRITE (O_APPEND handles append; KILL_SUIDGID clears set-id bits first). */
+  write(b: RequestBodies["WRITE"]): ReplyBodies["WRITE"] {
+    this.#writable("write");
+    const h = this.handles.get(b.fh);
+    if ((b.write_flags & WRITE.FUSE_WRITE_KILL_SUIDGID) !== 0) this.#killSuidSgid(h.inode.fd);
+    const n = (h.flags & fs.O_APPEND) !== 0
+      ? fs.write(h.fd, b.data)
+      : fs.pwrite(h.fd, b.data, b.offset);
+    return { size: n, padding: 0 };
+  }
+
+  /** STATFS of the file system holding the node. */
+  statfs(nodeid: bigint): ReplyBodies["STATFS"] {
+    const s = fs.fstatvfs(this.inodes.get(nodeid).fd);
+    return {
+      st: {
+        blocks: s.blocks,
+        bfree: s.bfree,
+        bavail: s.bavail,
+        files: s.files,
+        ffree: s.ffree,
+        bsize: Number(s.bsize),
+        namelen: Number(s.namemax),
+        frsize: Number(s.frsize),
+        padding: 0,
+      },
+    };
+  }
+
+  /** RELEASE and RELEASEDIR. */
+  release(b: RequestBodies["RELEASE"]): void {
+    const h = this.handles.get(b.fh);
+    if ((b.release_flags & RELEASE.FUSE_RELEASE_FLOCK_UNLOCK) !== 0) {
+      try {
+        fs.flock(h.fd, fs.LOCK_UN);
+      } catch { /* closing releases it anyway */ }
+    }
+    this.handles.release(b.fh);
+  }
+
+  /** FSYNC and FSYNCDIR. */
+  fsync(b: RequestBodies["FSYNC"]): void {
+    const h = this.handles.get(b.fh);
+    if ((b.fsync_flags & FSYNC.FUSE_FSYNC_FDATASYNC) !== 0) fs.fdatasync(h.fd);
+    else fs.fsync(h.fd);
+  }
+
+  /** FLUSH: a close by `lock_owner` drops that owner's POSIX locks on the file. */
+  flush(nodeid: bigint, b: RequestBodies["FLUSH"]): void {
+    const h = this.handles.get(b.fh);
+    const inode = this.inodes.get(nodeid);
+    void h;
+    const owner = inode.locks?.get(b.lock_owner);
+    if (owner !== undefined) {
+      inode.locks!.delete(b.lock_owner);
+      fs.close(owner.fd);
+    }
+  }
+
+  // ------------------------------------------------------------ xattrs
+
+  #xattrOn(call: string): void {
+    if (!this.#opts.xattr) fail(call, Errno.ENOSYS);
+  }
+
+  /** SETXATTR. */
+  setxattr(nodeid: bigint, b: RequestBodies["SETXATTR"]): void {
+    this.#xattrOn("setxattr");
+    this.#writable("setxattr");
+    const inode = this.inodes.get(nodeid);
+    fs.setxattr(fs.procFdPath(inode.fd), b.name, { value: b.value, flags: b.flags });
+  }
+
+  /** GETXATTR: the size when asked with size 0, else the value (ERANGE when it does not fit). */
+  getxattr(nodeid: bigint, b: RequestBodies["GETXATTR"]): XattrOut {
+    this.#xattrOn("getxattr");
+    const inode = this.inodes.get(nodeid);
+    const path = fs.procFdPath(inode.fd);
+    if (b.size === 0) return { size: fs.getxattr(path, b.name, new Uint8Array(0)), value: null };
+    const buf = b.size <= this.#readBuf.length
+      ? this.#readBuf.subarray(0, b.size)
+      : new Uint8Array(b.size);
+    const n = fs.getxattr(path, b.name, buf);
+    return { size: n, value: buf.subarray(0, n) };
+  }
+
+  /** LISTXATTR: NUL-separated names; an empty list is 0 bytes. */
+  listxattr(nodeid: bigint, b: RequestBodies["LISTXATTR"]): XattrOut {
+    this.#xattrOn("listxattr");
+    const inode = this.inodes.get(nodeid);
+    const path = fs.procFdPath(inode.fd);
+    if (b.size === 0) return { size: fs.listxattr(path, new Uint8Array(0)), value: null };
+    const buf = b.size <= this.#readBuf.length
+      ? this.#readBuf.subarray(0, b.size)
+      : new Uint8Array(b.size);
+    const n = fs.listxattr(path, buf);
+    return { size: n, value: buf.subarray(0, n) };
+  }
+
+  /** REMOVEXATTR. */
+  removexattr(nodeid: bigint, b: RequestBodies["REMOVEXATTR"]): void {
+    this.#xattrOn("removexattr");
+    this.#writable("removexattr");
+    fs.removexattr(fs.procFdPath(this.inodes.get(nodeid).fd), b.name);
+  }
+
+  // ------------------------------------------------------------ directories
+
+  /** OPENDIR. */
+  opendir(nodeid: bigint): FuseOpenOut {
+    const inode = this.#dir(nodeid);
+    const fd = fs.openat(inode.fd, ".", { flags: fs.O_RDONLY | fs.O_DIRECTORY });
+    return this.#openOut(this.handles.add(fd, inode, fs.O_RDONLY | fs.O_DIRECTORY), true);
+  }
+
+  #nextEntry(h: Handle): DirEntry | null {
+    if (h.pending !== null && h.pending.length > 0) return h.pending[0];
+    const n = fs.getdents64(h.fd, this.#dirBuf);
+    if (n === 0) return null;
+    const raw = fs.readDirents(this.#dirBuf, n);
+    const list: DirEntry[] = [];
+    for (const d of raw) {
+      list.push({ ino: d.ino, off: d.off, type: d.type, name: textDecoder.decode(d.name) });
+    }
+    h.pending = list;
+    return list.length > 0 ? list[0] : null;
+  }
+
+  #seekDir(h: Handle, offset: bigint): void {
+    if (offset === h.pos && h.pending !== null) return;
+    if (offset === h.pos && offset === 0n) return;
+    fs.lseek(h.fd, offset, fs.SEEK_SET);
+    h.pending = null;
+    h.pos = offset;
+  }
+
+  /** READDIR: host cookies (`d_off`) as offsets, so any returned offset resumes exactly. */
+  readdir(b: ReadIn): ReplyBodies["READDIR"] {
+    const h = this.handles.get(b.fh);
+    this.#seekDir(h, b.offset);
+    const entries: FuseDirent[] = [];
+    let used = 0;
+    for (;;) {
+      const e = this.#nextEntry(h);
+      if (e === null) break;
+      const len = nameBytes(e.name);
+      const size = align8(DIRENT_HEADER + len);
+      if (used + size > b.size) break;
+      used += size;
+      entries.push({ ino: e.ino, off: e.off, namelen: len, type: e.type, name: e.name });
+      h.pending!.shift();
+      h.pos = e.off;
+    }
+    return { entries };
+  }
+
+  /**
+   * READDIRPLUS: like READDIR with an entry for each name; every entry with a
+   * non-zero node id counts one lookup, `.` and `..` carry node id 0 (the
+   * kernel does not count them).
+   */
+  readdirplus(b: ReadIn): ReplyBodies["READDIRPLUS"] {
+    const h = this.handles.get(b.fh);
+    this.#seekDir(h, b.offset);
+    const entries: FuseDirentplus[] = [];
+    let used = 0;
+    for (;;) {
+      const e = this.#nextEntry(h);
+      if (e === null) break;
+      const len = nameBytes(e.name);
+      const size = align8(ENTRY_SIZE_PLUS + len);
+      if (used + size > b.size) break;
+      used += size;
+      h.pending!.shift();
+      h.pos = e.off;
+      let entry: FuseEntryOut;
+      if (e.name === "." || e.name === "..") {
+        entry = this.#emptyEntry(e.ino, e.type);
+      } else {
+        try {
+          entry = this.#lookupChild(h.inode, e.name);
+        } catch (err) {
+          if (!(err instanceof SysError)) throw err;
+          entry = this.#emptyEntry(e.ino, e.type); // gone since getdents: listed, not counted
+        }
+      }
+      entries.push({
+        entry_out: entry,
+        dirent: { ino: e.ino, off: e.off, namelen: len, type: e.type, name: e.name },
+      });
+    }
+    return { entries };
+  }
+
+  #emptyEntry(ino: bigint, type: number): FuseEntryOut {
+    const attr = this.attr(ZERO_STAT);
+    attr.ino = ino;
+    attr.mode = (type & 0xf) << 12;
+    return {
+      nodeid: 0n,
+      generation: 0n,
+      entry_valid: 0n,
+      attr_valid: 0n,
+      entry_valid_nsec: 0,
+      attr_valid_nsec: 0,
+      attr,
+    };
+  }
+
+  // ------------------------------------------------------------ locks
+
+  #ownerFd(inode: Inode, owner: bigint, pid: number): number {
+    if (inode.locks === null) inode.locks = new Map();
+    let o = inode.locks.get(owner);
+    if (o === undefined) {
+      let fd: number;
+      try {
+        fd = fs.openat(fs.AT_FDCWD, fs.procFdPath(inode.fd), { flags: fs.O_RDWR });
+      } catch {
+        fd = fs.openat(fs.AT_FDCWD, fs.procFdPath(inode.fd), { flags: fs.O_RDONLY });
+      }
+      o = { fd, pid };
+      inode.locks.set(owner, o);
+    }
+    if (pid !== 0) o.pid = pid;
+    return o.fd;
+  }
+
+  #lockRange(lk: FuseFileLock): { start: bigint; len: bigint } {
+    if (lk.start < 0n || lk.start > OFFSET_MAX) fail("lock", Errno.EINVAL);
+    const len = lk.end >= FULL_LOCK_OFFSET ? 0n : lk.end - lk.start + 1n;
+    if (len < 0n) fail("lock", Errno.EINVAL);
+    return { start: lk.start, len };
+  }
+
+  /** GETLK: the conflicting lock, or F_UNLCK. */
+  getlk(nodeid: bigint, b: LkIn): ReplyBodies["GETLK"] {
+    const inode = this.inodes.get(nodeid);
+    this.handles.get(b.fh);
+    if (inode.type !== fs.S_IFREG) fail("getlk", Errno.EINVAL);
+    const { start, len } = this.#lockRange(b.lk);
+    const fd = this.#ownerFd(inode, b.owner, b.lk.pid);
+    const got = fs.fcntlLock(fd, fs.F_OFD_GETLK, { type: b.lk.type, start, len, pid: 0 });
+    if (got.type === fs.F_UNLCK) {
+      return { lk: { start: 0n, end: 0n, type: fs.F_UNLCK, pid: 0 } };
+    }
+    let pid = got.pid > 0 ? got.pid : 0;
+    if (pid === 0 && inode.locks !== null) {
+      const others = [...inode.locks.entries()].filter(([k]) => k !== b.owner);
+      if (others.length === 1) pid = others[0][1].pid;
+    }
+    const end = got.len === 0n ? OFFSET_MAX : got.start + got.len - 1n;
+    return { lk: { start: got.start, end, type: got.type, pid } };
+  }
+
+  /**
+   * SETLK (and one non-blocking attempt of SETLKW): throws EAGAIN on conflict.
+   * BSD flock requests (FUSE_LK_FLOCK) lock the handle's descriptor.
+   */
+  setlk(nodeid: bigint, b: LkIn): void {
+    const inode = this.inodes.get(nodeid);
+    const h = this.handles.get(b.fh);
+    if ((b.lk_flags & LK.FUSE_LK_FLOCK) !== 0) {
+      const op = b.lk.type === fs.F_RDLCK
+        ? fs.LOCK_SH
+        : b.lk.type === fs.F_WRLCK
+        ? fs.LOCK_EX
+        : fs.LOCK_UN;
+      try {
+        fs.flock(h.fd, op === fs.LOCK_UN ? op : op | fs.LOCK_NB);
+      } catch (e) {
+        if (e instanceof SysError && e.errno === 11) fail("flock", Errno.EAGAIN);
+        throw e;
+      }
+      return;
+    }
+    if (inode.type !== fs.S_IFREG) fail("setlk", Errno.EINVAL);
+    const { start, len } = this.#lockRange(b.lk);
+    if (b.lk.type === fs.F_UNLCK && inode.locks?.get(b.owner) === undefined) return;
+    const fd = this.#ownerFd(inode, b.owner, b.lk.pid);
+    try {
+      fs.fcntlLock(fd, fs.F_OFD_SETLK, { type: b.lk.type, start, len, pid: 0 });
+    } catch (e) {
+      if (e instanceof SysError && (e.errno === 11 || e.errno === 13)) fail("setlk", Errno.EAGAIN);
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------ the rest
+
+  /** ACCESS, checked by the host as the caller. */
+  access(nodeid: bigint, b: RequestBodies["ACCESS"], ctx: RequestContext): void {
+    const inode = this.inodes.get(nodeid);
+    if (b.mask === 0) return;
+    if (this.#opts.readonly && (b.mask & 2) !== 0 && inode.type !== fs.S_IFLNK) {
+      fail("access", Errno.EROFS);
+    }
+    this.#runAs(
+      ctx,
+      () =>
+        fs.faccessat(inode.fd, "", {
+          mode: b.mask & 7,
+          flags: fs.AT_EMPTY_PATH | fs.AT_EACCESS,
+        }),
+    );
+  }
+
+  /** FALLOCATE. */
+  fallocate(b: RequestBodies["FALLOCATE"]): void {
+    this.#writable("fallocate");
+    const h = this.handles.get(b.fh);
+    fs.fallocate(h.fd, { mode: b.mode, offset: b.offset, length: b.length });
+  }
+
+  /** LSEEK (SEEK_DATA/SEEK_HOLE included). */
+  lseek(b: RequestBodies["LSEEK"]): ReplyBodies["LSEEK"] {
+    const h = this.handles.get(b.fh);
+    return { offset: fs.lseek(h.fd, b.offset, b.whence) };
+  }
+
+  /** COPY_FILE_RANGE (and its 64-bit variant); returns the bytes copied. */
+  copyFileRange(b: CopyFileRangeIn): number {
+    this.#writable("copy_file_range");
+    const hin = this.handles.get(b.fh_in);
+    const hout = this.handles.get(b.fh_out);
+    this.inodes.get(b.nodeid_out);
+    const len = b.len > 0x7ffff000n ? 0x7ffff000 : Number(b.len);
+    return fs.copyFileRange([hin.fd, b.off_in], [hout.fd, b.off_out], {
+      length: len,
+      flags: Number(b.flags),
+    });
+  }
+
+  /** SYNCFS of the shared directory's file system. */
+  syncfs(): void {
+    const fd = fs.openat(this.inodes.root.fd, ".", { flags: fs.O_RDONLY | fs.O_DIRECTORY });
+    try {
+      fs.syncfs(fd);
+    } finally {
+      fs.close(fd);
+    }
+  }
+
+  /** STATX (through the handle when FUSE_GETATTR_FH is set). */
+  statx(nodeid: bigint, b: RequestBodies["STATX"]): ReplyBodies["STATX"] {
+    const inode = this.inodes.get(nodeid);
+    const fd = (b.getattr_flags & 1) !== 0 ? this.handles.get(b.fh).fd : inode.fd;
+    const st = fs.statx(fd, "", {
+      flags: fs.AT_EMPTY_PATH | fs.AT_SYMLINK_NOFOLLOW | (b.sx_flags & 0x6000),
+      mask: (b.sx_mask | fs.STATX_BASIC_STATS) & 0xfff,
+    });
+    const [rmaj, rmin] = fs.splitdev(st.rdev);
+    const [dmaj, dmin] = fs.splitdev(Number(st.dev));
+    const stat: FuseStatx = {
+      mask: st.mask,
+      blksize: st.blksize,
+      attributes: st.attributes,
+      nlink: st.nlink,
+      uid: st.uid,
+      gid: st.gid,
+      mode: st.mode,
+      ino: st.ino,
+      size: st.size,
+      blocks: st.blocks,
+      attributes_mask: 0n,
+      atime: { tv_sec: BigInt(st.atimeSec), tv_nsec: st.atimeNsec },
+      btime: { tv_sec: BigInt(st.btimeSec), tv_nsec: st.btimeNsec },
+      ctime: { tv_sec: BigInt(st.ctimeSec), tv_nsec: st.ctimeNsec },
+      mtime: { tv_sec: BigInt(st.mtimeSec), tv_nsec: st.mtimeNsec },
+      rdev_major: rmaj,
+      rdev_minor: rmin,
+      dev_major: dmaj,
+      dev_minor: dmin,
+    };
+    return { attr_valid: this.#attrValid, attr_valid_nsec: this.#attrValidNsec, flags: 0, stat };
+  }
+}
+
+const ZERO_STAT: fs.Stat = {
+  dev: 0n,
+  ino: 0n,
+  mode: 0,
+  nlink: 0,
+  uid: 0,
+  gid: 0,
+  rdev: 0,
+  size: 0n,
+  blksize: 0,
+  blocks: 0n,
+  atimeSec: 0,
+  atimeNsec: 0,
+  mtimeSec: 0,
+  mtimeNsec: 0,
+  ctimeSec: 0,
+  ctimeNsec: 0,
+  btimeSec: 0,
+  btimeNsec: 0,
+  mask: 0,
+  attributes: 0n,
+  mntId: 0n,
+};
+
+let fchmodat2Works = true;
+
+/** chmod of the object an `O_PATH` descriptor holds: fchmodat2 (6.6+), else through /proc. */
+function chmodPath(fd: number, mode: number): void {
+  if (fchmodat2Works) {
+    try {
+      fs.fchmodat(fd, "", { mode, flags: fs.AT_EMPTY_PATH });
+      return;
+    } catch (e) {
+      if (!(e instanceof SysError) || e.errno !== Errno.ENOSYS) throw e;
+      fchmodat2Works = false;
+    }
+  }
+  fs.fchmodat(fs.AT_FDCWD, fs.procFdPath(fd), { mode });
+}
