@@ -40,12 +40,14 @@ function u32(rand: Random): number {
   return int(rand, 0x100000000);
 }
 
+let u64Bits = 64n;
+
 function u64(rand: Random): bigint {
   // favour edge values now and then
   const pick = int(rand, 8);
   if (pick === 0) return 0n;
-  if (pick === 1) return 0xffffffffffffffffn;
-  return (BigInt(u32(rand)) << 32n) | BigInt(u32(rand));
+  if (pick === 1) return BigInt.asUintN(Number(u64Bits), 0xffffffffffffffffn);
+  return BigInt.asUintN(Number(u64Bits), (BigInt(u32(rand)) << 32n) | BigInt(u32(rand)));
 }
 
 function bytes(rand: Random, n: number): Uint8Array {
@@ -162,10 +164,21 @@ export interface RandomMessageOptions {
   reply?: boolean;
   /** XEN_MMAP region layout. */
   xenMmap?: boolean;
+  /** Keep every u64 below 2^53 (for comparisons with parsers that read u64 as a number). */
+  safeU64?: boolean;
 }
 
 /** A random well-formed message of the given channel. */
 export function randomMessage(rand: Random, options: RandomMessageOptions = {}): VhostUserMessage {
+  u64Bits = options.safeU64 ? 53n : 64n;
+  try {
+    return randomMessageInner(rand, options);
+  } finally {
+    u64Bits = 64n;
+  }
+}
+
+function randomMessageInner(rand: Random, options: RandomMessageOptions): VhostUserMessage {
   const channel = options.channel ?? "frontend";
   const codes = channel === "backend" ? BACKEND_CODES : FRONTEND_CODES;
   const request = options.request ?? codes[int(rand, codes.length)];
