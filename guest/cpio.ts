@@ -46,9 +46,15 @@ export interface CpioEntry {
   mtime?: number;
 }
 
-/** A regular file entry with permission bits `perm` (default 0o644). */
-export function cpioFile(path: string, data: Uint8Array, perm = 0o644): CpioEntry {
-  return { path, mode: S_IFREG | (perm & 0o7777), data };
+/** Permission bits of a new entry. */
+export interface CpioPermOptions {
+  /** Permission bits (default 0o644 for files, 0o600 for devices). */
+  perm?: number;
+}
+
+/** A regular file entry. */
+export function cpioFile(path: string, data: Uint8Array, options: CpioPermOptions = {}): CpioEntry {
+  return { path, mode: S_IFREG | ((options.perm ?? 0o644) & 0o7777), data };
 }
 
 /** A directory entry with permission bits `perm` (default 0o755). */
@@ -65,9 +71,9 @@ export function cpioSymlink(path: string, target: string): CpioEntry {
 export function cpioCharDevice(
   path: string,
   device: { major: number; minor: number },
-  perm = 0o600,
+  options: CpioPermOptions = {},
 ): CpioEntry {
-  return { path, mode: S_IFCHR | (perm & 0o7777), rdev: device };
+  return { path, mode: S_IFCHR | ((options.perm ?? 0o600) & 0o7777), rdev: device };
 }
 
 function pad4(n: number): number {

@@ -19,14 +19,14 @@ function sample() {
     cpioDir("etc"),
     cpioFile("etc/motd", enc.encode("hello\n")),
     cpioFile("etc/empty", new Uint8Array(0)),
-    cpioFile("bin/tool", Uint8Array.from({ length: 1001 }, (_, i) => i & 0xff), 0o755),
+    cpioFile("bin/tool", Uint8Array.from({ length: 1001 }, (_, i) => i & 0xff), { perm: 0o755 }),
     cpioSymlink("bin/sh", "/bin/busybox"),
-    cpioCharDevice("dev/null", { major: 1, minor: 3 }, 0o666),
+    cpioCharDevice("dev/null", { major: 1, minor: 3 }, { perm: 0o666 }),
   ];
 }
 
 Deno.test("cpio: header layout of one newc entry", () => {
-  const bytes = encodeCpio([cpioFile("a", enc.encode("xyz"), 0o600)]);
+  const bytes = encodeCpio([cpioFile("a", enc.encode("xyz"), { perm: 0o600 })]);
   const text = new TextDecoder().decode(bytes.subarray(0, 110));
   assert.equal(text.slice(0, 6), "070701");
   assert.equal(text.slice(14, 22), (S_IFREG | 0o600).toString(16).padStart(8, "0")); // mode

@@ -252,12 +252,12 @@ async function buildInto(tmp: string, plan: BuildPlan): Promise<GuestImage> {
     "ringside",
   ];
   for (const d of dirs) entries.push(cpioDir(d, d === "tmp" ? 0o1777 : 0o755));
-  entries.push(cpioCharDevice("dev/console", { major: 5, minor: 1 }, 0o600));
-  entries.push(cpioCharDevice("dev/null", { major: 1, minor: 3 }, 0o666));
-  entries.push(cpioFile("bin/busybox", busyboxBytes, 0o755));
-  entries.push(cpioFile("init", await Deno.readFile(new URL("init.sh", HERE)), 0o755));
-  entries.push(cpioFile("bin/fsbench", await Deno.readFile(fsbench), 0o755));
-  entries.push(cpioFile("bin/rs-drain", await Deno.readFile(drain), 0o755));
+  entries.push(cpioCharDevice("dev/console", { major: 5, minor: 1 }, { perm: 0o600 }));
+  entries.push(cpioCharDevice("dev/null", { major: 1, minor: 3 }, { perm: 0o666 }));
+  entries.push(cpioFile("bin/busybox", busyboxBytes, { perm: 0o755 }));
+  entries.push(cpioFile("init", await Deno.readFile(new URL("init.sh", HERE)), { perm: 0o755 }));
+  entries.push(cpioFile("bin/fsbench", await Deno.readFile(fsbench), { perm: 0o755 }));
+  entries.push(cpioFile("bin/rs-drain", await Deno.readFile(drain), { perm: 0o755 }));
   const enc = new TextEncoder();
   entries.push(cpioFile("etc/passwd", enc.encode("root:x:0:0:root:/root:/bin/sh\n")));
   entries.push(cpioFile("etc/group", enc.encode("root:x:0:\n")));

@@ -202,7 +202,7 @@ function runArchive(
       }
     }
     const data = typeof f.data === "string" ? enc.encode(f.data) : f.data;
-    entries.push(cpioFile(path, data, f.mode ?? 0o644));
+    entries.push(cpioFile(path, data, { perm: f.mode ?? 0o644 }));
   }
   return encodeCpio(entries, { firstInode: 1_000_000 });
 }
