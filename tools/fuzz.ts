@@ -8,9 +8,11 @@
 import { parseArgs } from "node:util";
 import type { FuzzTarget } from "../testing/fuzz.ts";
 import { vhostUserFuzzTarget } from "../codecs/vhost_user/fuzz.ts";
+import { pcapngFuzzTarget } from "../codecs/pcapng/fuzz.ts";
 
 const TARGETS: FuzzTarget[] = [];
 TARGETS.push(vhostUserFuzzTarget);
+TARGETS.push(pcapngFuzzTarget);
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
