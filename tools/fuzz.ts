@@ -9,10 +9,12 @@ import { parseArgs } from "node:util";
 import type { FuzzTarget } from "../testing/fuzz.ts";
 import { vhostUserFuzzTarget } from "../codecs/vhost_user/fuzz.ts";
 import { pcapngFuzzTarget } from "../codecs/pcapng/fuzz.ts";
+import { virtqueueDeviceFuzz } from "../virtqueue/fuzz.ts";
 
 const TARGETS: FuzzTarget[] = [];
 TARGETS.push(vhostUserFuzzTarget);
 TARGETS.push(pcapngFuzzTarget);
+TARGETS.push(virtqueueDeviceFuzz);
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
