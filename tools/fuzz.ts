@@ -10,11 +10,13 @@ import type { FuzzTarget } from "../testing/fuzz.ts";
 import { vhostUserFuzzTarget } from "../codecs/vhost_user/fuzz.ts";
 import { pcapngFuzzTarget } from "../codecs/pcapng/fuzz.ts";
 import { virtqueueDeviceFuzz } from "../virtqueue/fuzz.ts";
+import { fuseFuzzTarget } from "../codecs/fuse/fuzz.ts";
 
 const TARGETS: FuzzTarget[] = [];
 TARGETS.push(vhostUserFuzzTarget);
 TARGETS.push(pcapngFuzzTarget);
 TARGETS.push(virtqueueDeviceFuzz);
+TARGETS.push(fuseFuzzTarget);
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
