@@ -11,6 +11,7 @@ import { CodecError } from "../codecs/errors.ts";
 import { registerDecodeHex } from "./commands/decode_hex.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerVm } from "./commands/vm.ts";
+import { registerRing } from "./commands/ring.ts";
 
 /** Builds the `ringside` program with every sub-command registered. */
 export function buildProgram(): Command<[], { debug?: true }> {
@@ -27,6 +28,7 @@ export function buildProgram(): Command<[], { debug?: true }> {
   registerDecodeHex(program);
   registerDemo(program);
   registerVm(program);
+  registerRing(program);
   return program;
 }
 
