@@ -315,28 +315,37 @@ export function decodeRecordHeader(data: Uint8Array, offset = 0): DecodedRecordH
   if (kind === undefined) {
     throw new CodecError("ringside_record.kind", p + 2, `unknown record kind ${data[p + 2]}`);
   }
-  const v = new DataView(data.buffer, data.byteOffset + p, headerLength);
-  const flags = v.getUint16(4, true);
-  const queue = v.getUint16(6, true);
-  const fuseMinor = v.getUint16(20, true);
-  const out: DecodedRecordHeader = {
+  // hand-rolled little-endian reads: this runs once per packet on the analyzers' hot path
+  const flags = data[p + 4] | (data[p + 5] << 8);
+  const queue = data[p + 6] | (data[p + 7] << 8);
+  const fuseMinor = data[p + 20] | (data[p + 21] << 8);
+  const chain = flags & RECORD_FLAG_CHAIN
+    ? {
+      head: data[p + 8] | (data[p + 9] << 8),
+      descriptors: data[p + 10] | (data[p + 11] << 8),
+      readableBytes: (data[p + 12] | (data[p + 13] << 8) | (data[p + 14] << 16) |
+        (data[p + 15] << 24)) >>> 0,
+      writableBytes: (data[p + 16] | (data[p + 17] << 8) | (data[p + 18] << 16) |
+        (data[p + 19] << 24)) >>> 0,
+    }
+    : undefined;
+  return {
     version,
     headerLength,
     kind,
+    queue: queue === NO_QUEUE ? undefined : queue,
+    chain,
+    fuseMinor: fuseMinor === 0 ? undefined : fuseMinor,
     fdCount: data[p + 3],
     flags,
   };
-  if (queue !== NO_QUEUE) out.queue = queue;
-  if (flags & RECORD_FLAG_CHAIN) {
-    out.chain = {
-      head: v.getUint16(8, true),
-      descriptors: v.getUint16(10, true),
-      readableBytes: v.getUint32(12, true),
-      writableBytes: v.getUint32(16, true),
-    };
-  }
-  if (fuseMinor !== 0) out.fuseMinor = fuseMinor;
-  return out;
+}
+
+/** True when `data` starts with exactly the tags this codec writes (the common case). */
+function hasStandardTags(data: Uint8Array): boolean {
+  if (data.length < PDU_TAGS.length) return false;
+  for (let i = 0; i < PDU_TAGS.length; i++) if (data[i] !== PDU_TAGS[i]) return false;
+  return true;
 }
 
 /**
@@ -352,6 +361,11 @@ export function decodeRecordHeader(data: Uint8Array, offset = 0): DecodedRecordH
  * ```
  */
 export function decodeRecord(data: Uint8Array): DecodedRecord {
+  if (hasStandardTags(data)) {
+    const header = decodeRecordHeader(data, PDU_TAGS.length);
+    const payloadOffset = PDU_TAGS.length + header.headerLength;
+    return { header, payload: data.subarray(payloadOffset), payloadOffset };
+  }
   const { pduOffset, dissectorName } = decodeExportedPduTags(data);
   if (dissectorName !== RINGSIDE_DISSECTOR_NAME) {
     throw new CodecError(

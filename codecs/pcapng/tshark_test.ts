@@ -132,3 +132,19 @@ peerTest(
     }
   },
 );
+
+peerTest("tshark reads every capture in testdata/pcapng without complaint", {
+  needs: ["tshark"],
+}, async () => {
+  const dir = new URL("../../testdata/pcapng/", import.meta.url).pathname;
+  let files = 0;
+  for (const e of Deno.readDirSync(dir)) {
+    if (!/\.(pcapng|pcap)$/.test(e.name)) continue;
+    files++;
+    const r = await tshark(["-r", `${dir}${e.name}`]);
+    assert.equal(r.code, 0, e.name);
+    assert.equal(r.stderr, "", e.name);
+    assert.ok(r.stdout.trim().split("\n").length > 0, e.name);
+  }
+  assert.ok(files >= 1);
+});
