@@ -372,3 +372,45 @@ Deno.test("if_tsresol other than nanoseconds and if_tsoffset are applied", () =>
   assert.equal((r.blocks[3] as CapturePacket).timestampNs, 11_500_000_000n);
   assert.equal((r.blocks[4] as CapturePacket).timestampNs, 3_000_000_000n);
 });
+
+Deno.test("a 1 GiB stream in 64 KiB chunks is read in constant memory", () => {
+  // one section, then the same run of blocks (sizes chosen so blocks straddle chunks) again and again
+  const head: Uint8Array[] = [];
+  const w = new PcapngWriter((c) => head.push(c));
+  w.addInterface({ name: "vq1" });
+  const header = concat(head);
+  const run: Uint8Array[] = [];
+  const body = new PcapngWriter((c) => run.push(c));
+  body.addInterface({ name: "vq1" });
+  run.length = 0;
+  const sizes = [40, 70_000, 4096, 131_072, 16, 50_000];
+  for (let i = 0; i < sizes.length; i++) {
+    body.writePacket(0, { timestampNs: BigInt(i), data: new Uint8Array(sizes[i]) });
+  }
+  const cycle = concat(run);
+  const CHUNK = 65536;
+  const TOTAL = 1024 * 1024 * 1024;
+  const r = new PcapngReader();
+  r.push(header);
+  let packets = 0;
+  let maxBuffered = 0;
+  let pos = 0; // position in the endless repetition of `cycle`
+  while (pos < TOTAL) {
+    const at = pos % cycle.length;
+    const n = Math.min(CHUNK, cycle.length - at);
+    r.push(cycle.subarray(at, at + n));
+    pos += n;
+    for (let b = r.next(); b !== undefined; b = r.next()) if (b.kind === "packet") packets++;
+    maxBuffered = Math.max(maxBuffered, r.bufferedBytes);
+  }
+  // stop at a block boundary: the stream ends after whole cycles only
+  const tail = pos % cycle.length;
+  if (tail !== 0) r.push(cycle.subarray(tail));
+  r.end();
+  for (let b = r.next(); b !== undefined; b = r.next()) if (b.kind === "packet") packets++;
+  const cycles = Math.ceil(pos / cycle.length);
+  assert.equal(packets, cycles * sizes.length);
+  // never more than the largest block plus one chunk held
+  assert.ok(maxBuffered < 131_072 + 64 + CHUNK, `held ${maxBuffered} bytes`);
+  assert.equal(r.offset, header.length + cycles * cycle.length);
+});

@@ -163,6 +163,11 @@ export class PcapngReader {
     return this.#q.consumed;
   }
 
+  /** Bytes pushed but not yet returned as blocks: at most one partial block plus the last chunk. */
+  get bufferedBytes(): number {
+    return this.#q.available;
+  }
+
   /**
    * The next complete block, or `undefined` when more input is needed (or,
    * after {@linkcode PcapngReader.end}, when the input is exhausted).

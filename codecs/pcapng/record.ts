@@ -35,6 +35,7 @@
  */
 import { CodecError } from "../errors.ts";
 import type { Direction } from "./types.ts";
+import type { PacketOptions } from "./writer.ts";
 
 /** The dissector name in every record's Exported-PDU tag. */
 export const RINGSIDE_DISSECTOR_NAME = "ringside";
@@ -240,6 +241,31 @@ export function encodeRecord(header: RecordHeader, payload: Uint8Array): Uint8Ar
   out.set(prefix, 0);
   out.set(payload, prefix.length);
   return out;
+}
+
+/**
+ * The {@linkcode PacketOptions} for one record: prefix and payload as two
+ * pieces (no copy), the direction that `header.kind` travels.
+ *
+ * @example
+ * ```ts
+ * import { PcapngWriter } from "./writer.ts";
+ * import { recordPacket } from "./record.ts";
+ * const w = new PcapngWriter(() => {});
+ * const vq = w.addInterface({ name: "vq1" });
+ * w.writePacket(vq, recordPacket({ kind: "ring_kick", queue: 1 }, new Uint8Array(0), 123n));
+ * ```
+ */
+export function recordPacket(
+  header: RecordHeader,
+  payload: Uint8Array,
+  timestampNs: bigint,
+): PacketOptions {
+  return {
+    timestampNs,
+    data: [encodeRecordPrefix(header), payload],
+    direction: recordDirection(header.kind),
+  };
 }
 
 /**

@@ -156,3 +156,14 @@ Deno.test("bad records are CodecErrors naming field and offset", () => {
   assert.deepEqual(decodeExportedPduTags(extra), { pduOffset: 24, dissectorName: "ringside" });
   assert.equal(decodeRecord(extra).header.kind, "fuse_request");
 });
+
+Deno.test("recordPacket gives writer options: prefix and payload pieces, direction from kind", () => {
+  const payload = new Uint8Array([1, 2, 3]);
+  const p = recordPacket({ kind: "fuse_reply", queue: 2 }, payload, 99n);
+  assert.equal(p.timestampNs, 99n);
+  assert.equal(p.direction, "outbound");
+  assert.ok(Array.isArray(p.data));
+  const [prefix, body] = p.data as Uint8Array[];
+  assert.equal(body, payload);
+  assert.deepEqual(prefix, encodeRecordPrefix({ kind: "fuse_reply", queue: 2 }));
+});
