@@ -80,7 +80,7 @@ const SOURCES = [
 /** The default cache directory: `RINGSIDE_GUEST_CACHE` or `.cache/guest` at the repository root. */
 export function defaultCacheDir(): string {
   return Deno.env.get("RINGSIDE_GUEST_CACHE") ??
-    new URL("../.cache/guest", import.meta.url).pathname;
+    decodeURIComponent(new URL("../.cache/guest", import.meta.url).pathname);
 }
 
 async function sha256Hex(parts: (string | Uint8Array)[]): Promise<string> {

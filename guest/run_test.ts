@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { peerTest } from "../testing/peers.ts";
 import { decodeCpio, S_IFLNK } from "./cpio.ts";
 import { ensureGuestImage } from "./image.ts";
-import { EXIT_HARNESS, EXIT_TIMEOUT, runGuest } from "./run.ts";
+import { DEFAULT_VIRTIOFSD, EXIT_HARNESS, EXIT_TIMEOUT, runGuest } from "./run.ts";
 import type { GuestShare } from "./run.ts";
 
 const GUEST: ["qemu", "guest-kernel", "busybox"] = ["qemu", "guest-kernel", "busybox"];
@@ -51,11 +51,15 @@ async function checkHostSide(dir: string) {
   await assert.rejects(Deno.stat(`${dir}/gone`), Deno.errors.NotFound);
 }
 
-async function opsThrough(share: (dir: string) => GuestShare) {
+async function opsThrough(share: (dir: string) => GuestShare | Promise<GuestShare>) {
   const dir = await Deno.makeTempDir({ prefix: "ringside-guest-test-" });
   try {
     await Deno.writeTextFile(`${dir}/hello.txt`, HELLO);
-    const r = await runGuest({ share: share(dir), command: { shell: OPS }, timeoutMs: 120_000 });
+    const r = await runGuest({
+      share: await share(dir),
+      command: { shell: OPS },
+      timeoutMs: 120_000,
+    });
     assert.equal(r.code, 7, `${r.failure}\n${r.console}\n${r.qemuLog}\n${r.virtiofsdLog}`);
     assert.equal(dec.decode(r.stdout), OPS_STDOUT);
     assert.equal(dec.decode(r.stderr), "to-stderr\n");
@@ -95,10 +99,45 @@ peerTest(
   },
 );
 
-peerTest("guest: virtio-fs through the C virtiofsd (cache=none)", {
+peerTest("guest: virtio-fs through a listening vhost-user backend (the C virtiofsd)", {
   needs: [...GUEST, "virtiofsd"],
 }, async () => {
-  await opsThrough((dir) => ({ kind: "virtiofsd", dir, cache: "none" }));
+  const sockDir = await Deno.makeTempDir({ prefix: "ringside-guest-sock-" });
+  const socket = `${sockDir}/vfs.sock`;
+  let backend: Deno.ChildProcess | undefined;
+  try {
+    await opsThrough(async (dir) => {
+      backend = new Deno.Command(DEFAULT_VIRTIOFSD, {
+        args: [`--socket-path=${socket}`, "-o", `source=${dir}`, "-o", "cache=none"],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      for (let i = 0; i < 500; i++) {
+        try {
+          if (Deno.statSync(socket).isSocket) break;
+        } catch {
+          // not yet
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return { kind: "vhost-user", socket };
+    });
+    // the backend saw the guest power off and disconnect: the C virtiofsd exits after one guest
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      backend!.status,
+      new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 10_000))),
+    ]);
+    clearTimeout(timer);
+    assert.ok(status !== undefined, "virtiofsd still running 10 s after the guest powered off");
+    backend = undefined;
+    assert.equal(status.code, 0);
+  } finally {
+    backend?.kill("SIGKILL");
+    await backend?.status;
+    await Deno.remove(sockDir, { recursive: true });
+  }
 });
 
 peerTest("guest: virtio-9p, an added file and fsbench", { needs: GUEST }, async () => {
