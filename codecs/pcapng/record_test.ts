@@ -13,6 +13,7 @@ import {
   RECORD_PREFIX_LENGTH,
   recordDirection,
   type RecordKind,
+  recordPacket,
 } from "./record.ts";
 
 Deno.test("record prefix layout: Exported-PDU tags naming ringside, then the v1 header", () => {
