@@ -226,8 +226,16 @@ async function pump(listener: Deno.Listener, sink: ChunkSink): Promise<void> {
   } catch {
     return; // closed before QEMU connected
   }
+  let sinkBroken = false;
   try {
-    for await (const chunk of conn.readable) await sink(chunk);
+    for await (const chunk of conn.readable) {
+      if (sinkBroken) continue; // keep draining so the guest never blocks on a full UART
+      try {
+        await sink(chunk);
+      } catch {
+        sinkBroken = true; // e.g. our stdout was closed
+      }
+    }
   } catch {
     // QEMU was killed: what arrived is kept
   }
