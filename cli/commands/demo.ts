@@ -1,17 +1,243 @@
 /**
- * `ringside demo`: the guided tour on a built-in default.
+ * `ringside demo`: the guided tour on a built-in default. For now: a short
+ * scripted FUSE session (INIT, LOOKUP, GETATTR, OPEN, READ, RELEASE, a failed
+ * LOOKUP, READDIRPLUS, an interrupted READ, FORGET) encoded with the codec,
+ * paired by the stream decoder and printed one line per message.
  *
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { UserError } from "../errors.ts";
+import {
+  encodeErrorReply,
+  encodeReply,
+  encodeRequest,
+  type FuseReplyInit,
+  type FuseRequestInit,
+  FuseStream,
+  type FuseStreamEvent,
+  InitFlag,
+  splitInitFlags,
+  summarizeNotification,
+  summarizeReply,
+  summarizeRequest,
+} from "../../codecs/fuse/mod.ts";
 
-/** Registers `decode-hex` on `program`. */
+const CONTENT = new TextEncoder().encode("hello from ringside\n");
+
+function attr(ino: bigint, mode: number, size: bigint) {
+  return {
+    ino,
+    size,
+    blocks: (size + 511n) / 512n,
+    atime: 1_700_000_000n,
+    mtime: 1_700_000_000n,
+    ctime: 1_700_000_000n,
+    atimensec: 0,
+    mtimensec: 0,
+    ctimensec: 0,
+    mode,
+    nlink: 1,
+    uid: 1000,
+    gid: 1000,
+    rdev: 0,
+    blksize: 4096,
+    flags: 0,
+  };
+}
+
+function entry(ino: bigint, mode: number, size: bigint) {
+  return {
+    nodeid: ino,
+    generation: 1n,
+    entry_valid: 1n,
+    attr_valid: 1n,
+    entry_valid_nsec: 0,
+    attr_valid_nsec: 0,
+    attr: attr(ino, mode, size),
+  };
+}
+
+/** The scripted session: each step is a request or a reply, as bytes. */
+export function demoSession(): { direction: "request" | "reply"; bytes: Uint8Array }[] {
+  const h = (unique: bigint, nodeid: bigint) => ({
+    unique,
+    nodeid,
+    uid: 1000,
+    gid: 1000,
+    pid: 4242,
+  });
+  const file = entry(2n, 0o100644, BigInt(CONTENT.length));
+  const flags = splitInitFlags(
+    InitFlag.ASYNC_READ | InitFlag.BIG_WRITES | InitFlag.DO_READDIRPLUS | InitFlag.INIT_EXT |
+      InitFlag.MAX_PAGES,
+  );
+  const steps: [("request" | "reply"), FuseRequestInit | FuseReplyInit | Uint8Array][] = [
+    ["request", {
+      op: "INIT",
+      header: h(2n, 0n),
+      body: { major: 7, minor: 45, max_readahead: 131072, flags: 0x73fffffb, flags2: 0x7ff },
+    }],
+    ["reply", {
+      op: "INIT",
+      header: { unique: 2n },
+      body: {
+        major: 7,
+        minor: 45,
+        max_readahead: 131072,
+        ...flags,
+        max_background: 16,
+        congestion_threshold: 12,
+        max_write: 131072,
+        time_gran: 1,
+        max_pages: 32,
+        map_alignment: 0,
+        max_stack_depth: 0,
+        request_timeout: 0,
+      },
+    }],
+    ["request", { op: "LOOKUP", header: h(4n, 1n), body: { name: "hello.txt" } }],
+    ["reply", { op: "LOOKUP", header: { unique: 4n }, body: file }],
+    ["request", { op: "GETATTR", header: h(6n, 2n), body: { getattr_flags: 0, dummy: 0, fh: 0n } }],
+    ["reply", {
+      op: "GETATTR",
+      header: { unique: 6n },
+      body: { attr_valid: 1n, attr_valid_nsec: 0, dummy: 0, attr: file.attr },
+    }],
+    ["request", { op: "OPEN", header: h(8n, 2n), body: { flags: 0o100000, open_flags: 0 } }],
+    ["reply", {
+      op: "OPEN",
+      header: { unique: 8n },
+      body: { fh: 1n, open_flags: 2, backing_id: 0 },
+    }],
+    ["request", {
+      op: "READ",
+      header: h(10n, 2n),
+      body: {
+        fh: 1n,
+        offset: 0n,
+        size: 4096,
+        read_flags: 0,
+        lock_owner: 0n,
+        flags: 0o100000,
+        padding: 0,
+      },
+    }],
+    ["reply", { op: "READ", header: { unique: 10n }, body: { data: CONTENT } }],
+    ["request", {
+      op: "RELEASE",
+      header: h(12n, 2n),
+      body: { fh: 1n, flags: 0o100000, release_flags: 0, lock_owner: 0n },
+    }],
+    ["reply", { op: "RELEASE", header: { unique: 12n }, body: {} }],
+    ["request", { op: "LOOKUP", header: h(14n, 1n), body: { name: "missing" } }],
+    ["reply", encodeErrorReply(14n, 2)],
+    ["request", { op: "OPENDIR", header: h(16n, 1n), body: { flags: 0o200000, open_flags: 0 } }],
+    ["reply", {
+      op: "OPENDIR",
+      header: { unique: 16n },
+      body: { fh: 2n, open_flags: 0, backing_id: 0 },
+    }],
+    ["request", {
+      op: "READDIRPLUS",
+      header: h(18n, 1n),
+      body: { fh: 2n, offset: 0n, size: 4096, read_flags: 0, lock_owner: 0n, flags: 0, padding: 0 },
+    }],
+    ["reply", {
+      op: "READDIRPLUS",
+      header: { unique: 18n },
+      body: {
+        entries: [
+          {
+            entry_out: entry(2n, 0o100644, BigInt(CONTENT.length)),
+            dirent: { ino: 2n, off: 1n, namelen: 9, type: 8, name: "hello.txt" },
+          },
+          {
+            entry_out: entry(3n, 0o40755, 4096n),
+            dirent: { ino: 3n, off: 2n, namelen: 3, type: 4, name: "sub" },
+          },
+        ],
+      },
+    }],
+    ["request", {
+      op: "READ",
+      header: h(20n, 2n),
+      body: { fh: 1n, offset: 0n, size: 4096, read_flags: 0, lock_owner: 0n, flags: 0, padding: 0 },
+    }],
+    ["request", { op: "INTERRUPT", header: h(21n, 0n), body: { unique: 20n } }],
+    ["reply", encodeErrorReply(20n, 4)],
+    ["request", {
+      op: "RELEASEDIR",
+      header: h(22n, 1n),
+      body: { fh: 2n, flags: 0, release_flags: 0, lock_owner: 0n },
+    }],
+    ["reply", { op: "RELEASEDIR", header: { unique: 22n }, body: {} }],
+    ["request", { op: "FORGET", header: h(24n, 2n), body: { nlookup: 2n } }],
+  ];
+  return steps.map(([direction, m]) => ({
+    direction,
+    bytes: m instanceof Uint8Array
+      ? m
+      : direction === "request"
+      ? encodeRequest(m as FuseRequestInit)
+      : encodeReply(m as FuseReplyInit),
+  }));
+}
+
+/** One tcpdump-like line for a stream event. */
+export function demoLine(index: number, ev: FuseStreamEvent, size: number): string {
+  const n = String(index).padStart(3);
+  switch (ev.kind) {
+    case "request": {
+      const m = ev.message;
+      return `${n}  kernel -> server  unique ${String(m.header.unique).padEnd(4)} ${
+        m.op.padEnd(12)
+      } nodeid ${String(m.header.nodeid).padEnd(3)} ${summarizeRequest(m)}  (${size} bytes)`;
+    }
+    case "reply": {
+      const m = ev.message;
+      const note = ev.interrupted
+        ? "  [interrupted]"
+        : ev.request === undefined
+        ? "  [no request]"
+        : "";
+      return `${n}  server -> kernel  unique ${String(m.header.unique).padEnd(4)} ${
+        m.op.padEnd(12)
+      }            ${summarizeReply(m)}${note}  (${size} bytes)`;
+    }
+    case "notification":
+      return `${n}  server -> kernel  notify      ${ev.message.op.padEnd(12)} ${
+        summarizeNotification(ev.message)
+      }  (${size} bytes)`;
+    case "invalid":
+      return `${n}  ${
+        ev.direction === "request" ? "kernel -> server" : "server -> kernel"
+      }  INVALID ${ev.error.message}`;
+  }
+}
+
+/** Runs the demo and returns its output lines. */
+export function runDemo(): string[] {
+  const stream = new FuseStream();
+  const lines = [
+    "ringside demo: a scripted FUSE session, encoded with the codec and decoded by the stream pairer",
+    "",
+  ];
+  demoSession().forEach((step, i) => {
+    lines.push(demoLine(i + 1, stream.push(step.direction, step.bytes), step.bytes.length));
+  });
+  lines.push("");
+  lines.push(
+    `negotiated 7.${stream.minor}; ${stream.pendingCount} request(s) still waiting for a reply`,
+  );
+  return lines;
+}
+
+/** Registers `demo` on `program`. */
 export function registerDemo(program: Command<[], { debug?: true }>): void {
   program
     .command("demo")
-    .description("the guided tour on a built-in default")
+    .description("the guided tour on a built-in default (for now: a scripted FUSE session decoded)")
     .action(() => {
-      throw new UserError("demo is being built (issue 2)");
+      for (const line of runDemo()) console.log(line);
     });
 }

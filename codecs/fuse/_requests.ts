@@ -65,7 +65,7 @@ function nameOnly(): RequestLayout<NameIn> {
   return {
     decode(_v, b, o, end) {
       const name = cstring(b, o, end, "name");
-      exact(end - cstringEnd, 0, "name", cstringEnd);
+      nameEnds(end, "name");
       return { name };
     },
     size: (x) => utf8Length(x.name) + 1,

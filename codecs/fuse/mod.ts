@@ -31,3 +31,4 @@ export type * from "./types.ts";
 export * from "./codec.ts";
 export * from "./stream.ts";
 export { CodecError } from "../errors.ts";
+export * from "./format.ts";
