@@ -5,7 +5,7 @@
 # what is missing, and only when it can (root with apt-get); otherwise it says
 # what is missing and the tests that need it skip loudly (or fail under CI).
 set -u
-pkgs="qemu-system-x86 linux-image-amd64 busybox-static tshark cpio xz-utils zstd file binutils gcc libc6-dev"
+pkgs="qemu-system-x86 linux-image-amd64 busybox-static tshark cpio xz-utils zstd file binutils gcc libc6-dev chromium"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
