@@ -1,0 +1,154 @@
+/**
+ * `ringside serve`: serve a host directory as the virtio-fs device of QEMU
+ * guests (a vhost-user-fs back-end, in place of virtiofsd). It serves guest
+ * after guest until SIGINT or SIGTERM.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { UserError } from "../errors.ts";
+import { startVhostUserBackend } from "../../transports/vhost_user/mod.ts";
+
+/** The options `ringside serve` accepts, as commander parses them. */
+export interface ServeFlags {
+  transport?: string;
+  socket?: string;
+  socketPath?: string;
+  sharedDir?: string;
+  cache?: string;
+  readonly?: true;
+  xattr?: true;
+  writeback?: true;
+  queues?: string;
+  tag?: string;
+  packed?: boolean;
+}
+
+/** What {@linkcode parseServeArgs} makes of the flags. */
+export interface ServePlan {
+  /** Only `vhost-user` here. */
+  transport: "vhost-user";
+  /** Socket path to listen on. */
+  socket: string;
+  /** The shared directory. */
+  sharedDir: string;
+  /** Passthrough options. */
+  passthrough: {
+    cache: "never" | "auto" | "always";
+    readonly: boolean;
+    xattr: boolean;
+    writeback: boolean;
+  };
+  /** Request queues. */
+  queues: number;
+  /** Offer packed rings. */
+  packed: boolean;
+}
+
+function usage(message: string): UserError {
+  return new UserError(`serve: ${message}`, 2);
+}
+
+/** Checks the flags and turns them into a plan; throws a usage {@linkcode UserError}. */
+export function parseServeArgs(flags: ServeFlags): ServePlan {
+  const transport = flags.transport ?? "vhost-user";
+  if (transport !== "vhost-user") throw usage(`unknown transport ${transport} (vhost-user)`);
+  const socket = flags.socket ?? flags.socketPath;
+  if (socket === undefined) throw usage("--socket PATH is required");
+  if (flags.sharedDir === undefined) throw usage("--shared-dir DIR is required");
+  const cacheWord = flags.cache ?? "auto";
+  const cache = cacheWord === "none" ? "never" : cacheWord;
+  if (cache !== "never" && cache !== "auto" && cache !== "always") {
+    throw usage(`--cache must be never, auto or always, not ${cacheWord}`);
+  }
+  const queues = Number(flags.queues ?? "1");
+  if (!Number.isInteger(queues) || queues < 1 || queues > 254) {
+    throw usage(`--queues must be an integer from 1 to 254, not ${flags.queues}`);
+  }
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(flags.sharedDir);
+  } catch {
+    throw new UserError(`serve: shared directory ${flags.sharedDir} does not exist`);
+  }
+  if (!st.isDirectory) throw new UserError(`serve: ${flags.sharedDir} is not a directory`);
+  return {
+    transport: "vhost-user",
+    socket,
+    sharedDir: flags.sharedDir,
+    passthrough: {
+      cache,
+      readonly: flags.readonly ?? false,
+      xattr: flags.xattr ?? false,
+      writeback: flags.writeback ?? false,
+    },
+    queues,
+    packed: flags.packed ?? true,
+  };
+}
+
+/** Serves until SIGINT or SIGTERM; returns the exit status. */
+export async function runServe(plan: ServePlan): Promise<number> {
+  let backend;
+  try {
+    backend = await startVhostUserBackend(plan.socket, plan.sharedDir, {
+      passthrough: plan.passthrough,
+      queues: plan.queues,
+      packed: plan.packed,
+      onEvent: (e) =>
+        console.error(
+          `ringside serve: front-end ${e.connection} ${
+            e.type === "connected" ? "connected" : "went away; waiting for the next one"
+          }`,
+        ),
+    });
+  } catch (e) {
+    throw new UserError(`serve: ${(e as Error).message}`);
+  }
+  console.error(
+    `ringside serve: serving ${plan.sharedDir} on vhost-user socket ${plan.socket} ` +
+      `(cache ${plan.passthrough.cache}, ${plan.queues} request queue(s))`,
+  );
+  const stop = () => void backend.close();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    await backend.done;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
+  console.error(`ringside serve: stopped after ${backend.connections} front-end(s)`);
+  return 0;
+}
+
+/** Registers `ringside serve` on `program`. */
+export function registerServe(program: Command<[], { debug?: true }>): void {
+  program
+    .command("serve")
+    .description(
+      "serve a host directory as the virtio-fs device of QEMU guests (vhost-user-fs back-end), " +
+        "guest after guest",
+    )
+    .option("--transport <kind>", "vhost-user (default)")
+    .option("--socket <path>", "vhost-user socket to listen on")
+    .option("--socket-path <path>", "same as --socket (virtiofsd's spelling)")
+    .option("--shared-dir <dir>", "the host directory to share")
+    .option("--cache <mode>", "never|auto|always (none = never; default auto)")
+    .option("--readonly", "refuse every change with EROFS")
+    .option("--xattr", "serve extended attributes")
+    .option("--writeback", "offer the guest's writeback cache")
+    .option("--queues <n>", "request queues besides the hiprio queue (default 1)")
+    .option("--tag <tag>", "accepted for virtiofsd compatibility; QEMU's tag= names the mount")
+    .option("--no-packed", "do not offer packed virtqueues")
+    .addHelpText(
+      "after",
+      "\nQEMU side: -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem\n" +
+        "  -chardev socket,id=vfs,path=SOCKET -device vhost-user-fs-pci,chardev=vfs,tag=myfs\n" +
+        "Example: ringside serve --socket /tmp/vfs.sock --shared-dir /srv/share --cache auto",
+    )
+    .action(async (flags) => {
+      const code = await runServe(parseServeArgs(flags as ServeFlags));
+      if (code !== 0) Deno.exit(code);
+    });
+}

@@ -1,0 +1,365 @@
+/**
+ * The vhost-user queue Worker: owns the FUSE server (engine state is
+ * single-threaded) and serves every virtqueue of the device, the hiprio queue
+ * and all request queues alike (a front-end may send any request on any
+ * queue). It sleeps in a synchronous poll(2) over the kick eventfds and the
+ * control eventfd; on a kick it drains the ring, hands each request to the
+ * server, writes the reply into the chain's writable buffers, returns the
+ * chain as used (length 0 for requests without a reply) and signals the call
+ * eventfd when the driver asked for it (EVENT_IDX).
+ *
+ * Commands from the main thread (see _protocol.ts) are posted and announced
+ * on the control eventfd; when it fires the Worker yields to its event loop
+ * until it has received as many commands as were announced, then runs them.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import {
+  createDeviceQueue,
+  type DescChain,
+  type DeviceQueue,
+  GuestMemory,
+} from "../../virtqueue/mod.ts";
+import { eventfdRead, eventfdWrite } from "../../sys/eventfd.ts";
+import { poll, type PollFd, POLLIN } from "../../sys/poll.ts";
+import type { FuseServer } from "../../engine/types.ts";
+import type { FromWorker, ServerFactorySpec, ToWorker, WorkerQueue } from "./_protocol.ts";
+
+const EIO = 5;
+const FUSE_OUT_HEADER_SIZE = 16;
+
+interface Slot {
+  cfg: WorkerQueue;
+  dev: DeviceQueue | null;
+  /** needs-reset already reported for this `dev`. */
+  reported: boolean;
+}
+
+let server: FuseServer | undefined;
+let spec: ServerFactorySpec | undefined;
+let control = -1;
+let memory = new GuestMemory();
+let slots: (Slot | undefined)[] = [];
+/** Bumped whenever queues or memory go away: replies of older requests are dropped. */
+let generation = 0;
+let pending = 0;
+let pollSet: PollFd[] = [];
+let pollSlots: Slot[] = [];
+let pollDirty = true;
+let chainErrors = 0;
+
+const inbox: ToWorker[] = [];
+let announced = 0;
+let received = 0;
+let wake: (() => void) | null = null;
+
+// A full barrier: a sequentially consistent RMW compiles to a locked
+// instruction on x86. Needed between publishing avail_event / used idx and
+// re-reading the driver's index (store then load).
+const fenceCell = new Int32Array(new SharedArrayBuffer(4));
+function fence(): void {
+  Atomics.exchange(fenceCell, 0, 0);
+}
+
+function post(message: FromWorker): void {
+  self.postMessage(message);
+}
+
+function log(line: string): void {
+  post({ type: "log", line });
+}
+
+async function buildServer(): Promise<FuseServer> {
+  const s = spec!;
+  const mod = await import(s.module) as Record<string, unknown>;
+  const factory = mod[s.factory];
+  if (typeof factory !== "function") {
+    throw new Error(`server factory ${s.factory} is not exported by ${s.module}`);
+  }
+  const made = await factory(...s.args);
+  if (made === null || typeof made !== "object" || typeof made.handle !== "function") {
+    throw new Error(`server factory ${s.factory} did not return a FuseServer`);
+  }
+  return made as FuseServer;
+}
+
+async function closeCurrentServer(): Promise<void> {
+  const s = server as (FuseServer & { close?: () => void | Promise<void> }) | undefined;
+  server = undefined;
+  if (s !== undefined && typeof s.close === "function") await s.close();
+}
+
+/** A bare FUSE error reply to `request` (16-byte fuse_out_header), or null when it has no header. */
+function errorReply(request: Uint8Array, errno: number): Uint8Array | null {
+  if (request.length < 16) return null;
+  const out = new Uint8Array(FUSE_OUT_HEADER_SIZE);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, FUSE_OUT_HEADER_SIZE, true);
+  v.setInt32(4, -errno, true);
+  const rv = new DataView(request.buffer, request.byteOffset, request.byteLength);
+  v.setBigUint64(8, rv.getBigUint64(8, true), true);
+  return out;
+}
+
+function reportNeedsReset(slot: Slot, reason: string): void {
+  if (slot.reported) return;
+  slot.reported = true;
+  post({ type: "needs-reset", index: slot.cfg.index, reason });
+  if (slot.cfg.err >= 0) {
+    try {
+      eventfdWrite(slot.cfg.err);
+    } catch (e) {
+      log(`queue ${slot.cfg.index}: signalling the error eventfd failed: ${(e as Error).message}`);
+    }
+  }
+}
+
+function build(slot: Slot, base: number): void {
+  const c = slot.cfg;
+  slot.dev = null;
+  slot.reported = false;
+  pollDirty = true;
+  try {
+    slot.dev = createDeviceQueue(c.layout, memory, {
+      size: c.size,
+      desc: memory.userToGuest(c.desc),
+      driver: memory.userToGuest(c.avail),
+      device: memory.userToGuest(c.used),
+      eventIdx: c.eventIdx,
+      indirect: c.indirect,
+    }, {
+      base,
+      onChainError: (e) => {
+        // the queue already returned the chain with length 0
+        if (chainErrors++ < 20) log(`queue ${c.index}: malformed chain: ${e.message}`);
+      },
+    });
+  } catch (e) {
+    reportNeedsReset(slot, `ring does not fit guest memory: ${(e as Error).message}`);
+  }
+}
+
+function signal(slot: Slot, dev: DeviceQueue): void {
+  fence();
+  if (dev.needsInterrupt() && slot.cfg.call >= 0) eventfdWrite(slot.cfg.call);
+}
+
+function finish(dev: DeviceQueue, chain: DescChain, request: Uint8Array, reply: Uint8Array | null) {
+  if (reply === null) {
+    dev.push(chain, 0);
+    return;
+  }
+  if (reply.length > chain.writableLength) {
+    log(
+      `reply of ${reply.length} bytes does not fit the ${chain.writableLength} writable bytes: answering EIO`,
+    );
+    const e = errorReply(request, EIO);
+    if (e === null || e.length > chain.writableLength) {
+      dev.push(chain, 0);
+      return;
+    }
+    reply = e;
+  }
+  dev.push(chain, chain.write(reply));
+}
+
+function serveChain(slot: Slot, dev: DeviceQueue, chain: DescChain): void {
+  const request = chain.readAll();
+  let out: Uint8Array | null | Promise<Uint8Array | null>;
+  try {
+    out = server!.handle(request);
+  } catch (e) {
+    log(`server failed: ${(e as Error).message}`);
+    out = errorReply(request, EIO);
+  }
+  if (!(out instanceof Promise)) {
+    finish(dev, chain, request, out);
+    return;
+  }
+  // the request bytes may be a view into guest memory: keep the chain until the answer comes
+  const gen = generation;
+  pending++;
+  out.then(
+    (r) => r,
+    (e) => {
+      log(`server failed: ${(e as Error).message}`);
+      return errorReply(request, EIO);
+    },
+  ).then((r) => {
+    pending--;
+    if (gen !== generation || slot.dev !== dev) return; // the ring went away meanwhile
+    finish(dev, chain, request, r);
+    signal(slot, dev);
+  });
+}
+
+function processQueue(slot: Slot): void {
+  const dev = slot.dev;
+  if (dev === null) return;
+  for (;;) {
+    dev.disableKicks();
+    for (let c = dev.pop(); c !== null; c = dev.pop()) serveChain(slot, dev, c);
+    if (dev.enableKicks()) continue;
+    fence();
+    if (!dev.hasAvailable()) break;
+  }
+  signal(slot, dev);
+  if (dev.needsReset !== undefined) reportNeedsReset(slot, dev.needsReset.message);
+}
+
+function rebuildPollSet(): void {
+  pollSet = [{ fd: control, events: POLLIN, revents: 0 }];
+  pollSlots = [];
+  for (const s of slots) {
+    if (s === undefined || s.dev === null || !s.cfg.enabled || s.cfg.kick < 0) continue;
+    if (s.dev.needsReset !== undefined) continue;
+    pollSet.push({ fd: s.cfg.kick, events: POLLIN, revents: 0 });
+    pollSlots.push(s);
+  }
+  pollDirty = false;
+}
+
+function runnable(slot: Slot): boolean {
+  return slot.dev !== null && slot.cfg.enabled;
+}
+
+/** Runs one command; returns false when the Worker must exit. */
+async function runCommand(m: ToWorker): Promise<boolean> {
+  switch (m.type) {
+    case "memory": {
+      const next = new GuestMemory();
+      let error: string | undefined;
+      for (const r of m.regions) {
+        const p = Deno.UnsafePointer.create(r.address);
+        if (p === null) {
+          error = "null region address";
+          continue;
+        }
+        const bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, r.size));
+        try {
+          next.addRegion({ guestAddr: r.guestAddr, size: r.size, userAddr: r.userAddr, bytes });
+        } catch (e) {
+          error = (e as Error).message;
+        }
+      }
+      memory = next;
+      generation++;
+      // rings follow the new table, continuing where they were
+      for (const s of slots) {
+        if (s === undefined || !s.cfg.started) continue;
+        const base = s.dev !== null ? s.dev.getBase() : s.cfg.base;
+        build(s, base);
+      }
+      post({ type: "done", id: m.id, error });
+      for (const s of slots) if (s !== undefined && runnable(s)) processQueue(s);
+      return true;
+    }
+    case "queue": {
+      const old = slots[m.queue.index];
+      const slot: Slot = old ?? { cfg: m.queue, dev: null, reported: false };
+      slot.cfg = m.queue;
+      slots[m.queue.index] = slot;
+      pollDirty = true;
+      if (!slot.cfg.started) slot.dev = null;
+      else if (slot.dev === null) build(slot, slot.cfg.base);
+      post({ type: "done", id: m.id });
+      if (runnable(slot)) processQueue(slot);
+      return true;
+    }
+    case "stop": {
+      const slot = slots[m.index];
+      let base = 0;
+      if (slot !== undefined) {
+        base = slot.dev !== null ? slot.dev.getBase() : slot.cfg.base;
+        slot.dev = null;
+        slot.cfg = { ...slot.cfg, started: false, kick: -1 };
+      }
+      generation++;
+      pollDirty = true;
+      post({ type: "done", id: m.id, base });
+      return true;
+    }
+    case "reset": {
+      slots = [];
+      generation++;
+      pollDirty = true;
+      if (m.memory) memory = new GuestMemory();
+      let error: string | undefined;
+      if (m.session) {
+        try {
+          await closeCurrentServer();
+          server = await buildServer();
+        } catch (e) {
+          error = (e as Error).message;
+        }
+      }
+      post({ type: "done", id: m.id, error });
+      return true;
+    }
+    case "exit":
+      slots = [];
+      memory = new GuestMemory();
+      generation++;
+      await closeCurrentServer().catch(() => {});
+      post({ type: "done", id: m.id });
+      return false;
+    case "init":
+      return true;
+  }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+async function serveLoop(): Promise<void> {
+  for (;;) {
+    if (pollDirty) rebuildPollSet();
+    const n = poll(pollSet, pending > 0 ? 1 : -1);
+    if (n > 0) {
+      for (let i = 1; i < pollSet.length; i++) {
+        if (pollSet[i].revents === 0) continue;
+        const slot = pollSlots[i - 1];
+        eventfdRead(slot.cfg.kick);
+        processQueue(slot);
+      }
+      if (pollSet[0].revents !== 0) {
+        announced += Number(eventfdRead(control));
+        while (received < announced) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+        }
+        while (inbox.length > 0) {
+          if (!await runCommand(inbox.shift()!)) return;
+        }
+      }
+    }
+    if (pending > 0) await yieldToEventLoop();
+  }
+}
+
+self.onmessage = async (event: MessageEvent<ToWorker>) => {
+  const m = event.data;
+  if (m.type !== "init") {
+    inbox.push(m);
+    received++;
+    wake?.();
+    return;
+  }
+  spec = m.server;
+  control = m.control;
+  try {
+    server = await buildServer();
+  } catch (e) {
+    post({ type: "failed", message: (e as Error).message });
+    return;
+  }
+  post({ type: "ready" });
+  try {
+    await serveLoop();
+  } catch (e) {
+    post({ type: "failed", message: `queue worker failed: ${(e as Error).stack}` });
+  }
+  self.close();
+};
