@@ -1,0 +1,468 @@
+/**
+ * Recording sessions as pcapng: a {@linkcode Recorder} writes ringside
+ * records (FUSE requests, replies and notifications with the negotiated
+ * minor, vhost-user messages with their fd counts, ring kicks, calls and
+ * chains) through `PcapngWriter`, one interface per channel, and a
+ * {@linkcode RecordingServer} wraps any {@linkcode FuseServer} so that every
+ * request is recorded when it arrives and every reply when it is sent (the
+ * latency in the capture is the server's).
+ *
+ * Both run in the thread that owns the engine (a transport's Worker): the
+ * server is built from serialisable options by {@linkcode createRecordingServer},
+ * which a transport reaches through a server spec
+ * ({@linkcode recordingServerSpec}). Data is held in memory for at most
+ * `flushMs` (default 200 ms) or `flushBytes` (default 256 KiB), whichever
+ * comes first, and always written as whole blocks, so a process killed with
+ * SIGKILL leaves a file that reads up to its last complete block. The time
+ * bound is checked on every record and by a timer; a thread that blocks in
+ * a system call between bursts keeps the last burst until its next record or
+ * {@linkcode Recorder.close}.
+ *
+ * @example
+ * ```ts
+ * import { Recorder, RecordingServer } from "./recorder.ts";
+ * import { createPassthrough } from "./session.ts";
+ * const recorder = Recorder.open("/tmp/session.pcapng");
+ * const server = new RecordingServer(createPassthrough("/tmp/share"), recorder, { channel: "test" });
+ * // transport: const reply = await server.handle(requestBytes);
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+import {
+  type ChainSummary,
+  encodeRecordPrefix,
+  PcapngWriter,
+  recordDirection,
+  type RecordHeader,
+  type RecordKind,
+} from "../codecs/pcapng/mod.ts";
+import type { FuseServer } from "./types.ts";
+
+/** Options of a {@linkcode Recorder}: all structured-cloneable. */
+export interface RecorderOptions {
+  /** Longest time data stays in memory before it is written, in ms (default 200). */
+  flushMs?: number;
+  /** Most bytes held before they are written (default 256 KiB). */
+  flushBytes?: number;
+  /** shb_userappl (default `ringside`). */
+  userappl?: string;
+  /** A comment on the section (the snapshot reference goes here too). */
+  comment?: string;
+  /** The `--snapshot` sidecar this capture starts from: written to the section comment. */
+  snapshot?: SnapshotReference;
+}
+
+/** How a capture names the snapshot of the directory it starts from. */
+export interface SnapshotReference {
+  /** Path of the snapshot directory, relative to the capture file's directory when possible. */
+  path: string;
+  /** SHA-256 (hex) of the snapshot's manifest.json. */
+  manifestSha256: string;
+}
+
+/** Where and how one record travelled. */
+export interface RecordMeta {
+  /** Virtqueue index (absent when the channel is not a virtqueue). */
+  queue?: number;
+  /** The descriptor chain the message travelled in. */
+  chain?: ChainSummary;
+  /** RECORD_FLAG_* bits (malformed, indirect, packed). */
+  flags?: number;
+  /** Time in ns since the epoch (default: now). */
+  timeNs?: bigint;
+}
+
+/** A vhost-user message to record. */
+export interface VhostUserRecordMeta extends RecordMeta {
+  /** `front_to_back` (QEMU to the backend, inbound) or `back_to_front`. */
+  direction: "front_to_back" | "back_to_front";
+  /** File descriptors that came (or went) with the message. */
+  fdCount?: number;
+}
+
+/** The section comment that names a snapshot; {@linkcode parseSnapshotComment} reads it back. */
+export function snapshotComment(ref: SnapshotReference): string {
+  return `ringside-snapshot: ${ref.path} sha256=${ref.manifestSha256}`;
+}
+
+/** The snapshot reference in a section comment, or `undefined` when it names none. */
+export function parseSnapshotComment(comment: string | undefined): SnapshotReference | undefined {
+  if (comment === undefined) return undefined;
+  const m = /(?:^|\n)ringside-snapshot: (.+) sha256=([0-9a-f]{64})(?:$|\n)/.exec(comment);
+  return m === null ? undefined : { path: m[1], manifestSha256: m[2] };
+}
+
+const timeOriginNs = BigInt(Math.round(performance.timeOrigin * 1000)) * 1000n;
+
+/** Nanoseconds since the epoch, at the resolution `performance.now()` gives. */
+export function nowNs(): bigint {
+  return timeOriginNs + BigInt(Math.round(performance.now() * 1e6));
+}
+
+const FUSE_INIT = 26;
+
+/**
+ * Writes a pcapng capture of one session. Channels are added on first use
+ * ({@linkcode Recorder.channel}); every record call copies the message into
+ * the write buffer at once, so callers may reuse their buffers.
+ */
+export class Recorder {
+  #writer: PcapngWriter;
+  #channels = new Map<string, number>();
+  #flushMs: number;
+  #lastFlush = performance.now();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closeSink: (() => void) | undefined;
+  #closed = false;
+  #records = 0;
+  #minor = 0;
+  #initUnique = -1n;
+  #initMinor = 0;
+  /** Cached record prefixes by kind, queue and minor: the common case builds none. */
+  #prefixes = new Map<string, Uint8Array>();
+
+  /**
+   * Builds a recorder that hands whole blocks to `sink` (the sink owns each
+   * chunk). {@linkcode Recorder.open} writes to a file.
+   */
+  constructor(sink: (chunk: Uint8Array) => void, options: RecorderOptions = {}) {
+    this.#flushMs = options.flushMs ?? 200;
+    const comments: string[] = [];
+    if (options.comment !== undefined) comments.push(options.comment);
+    if (options.snapshot !== undefined) comments.push(snapshotComment(options.snapshot));
+    this.#writer = new PcapngWriter(sink, {
+      userappl: options.userappl ?? "ringside",
+      os: Deno.build.os,
+      comment: comments.length > 0 ? comments.join("\n") : undefined,
+      bufferBytes: options.flushBytes ?? 256 * 1024,
+    });
+    if (this.#flushMs > 0 && Number.isFinite(this.#flushMs)) {
+      const timer = setInterval(() => this.#tick(), this.#flushMs);
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    }
+  }
+
+  /** Opens (truncates) `path` and records to it with synchronous whole-block writes. */
+  static open(path: string | URL, options: RecorderOptions = {}): Recorder {
+    const file = Deno.openSync(path, { write: true, create: true, truncate: true });
+    const sink = (chunk: Uint8Array) => {
+      let p = 0;
+      while (p < chunk.length) p += file.writeSync(chunk.subarray(p));
+    };
+    const r = new Recorder(sink, options);
+    r.#writer.flush(); // the section header is on disk at once
+    r.#closeSink = () => file.close();
+    return r;
+  }
+
+  /** Records written so far. */
+  get records(): number {
+    return this.#records;
+  }
+
+  /** Bytes handed to the file so far. */
+  get bytesWritten(): number {
+    return this.#writer.bytesWritten;
+  }
+
+  /** Bytes written into blocks but not yet to the file. */
+  get bufferedBytes(): number {
+    return this.#writer.bufferedBytes;
+  }
+
+  /** The FUSE minor the recorded INIT exchange settled (0 before it). */
+  get minor(): number {
+    return this.#minor;
+  }
+
+  /** The interface id of channel `name`, adding its Interface Description Block on first use. */
+  channel(name: string, options: { description?: string } = {}): number {
+    let id = this.#channels.get(name);
+    if (id === undefined) {
+      id = this.#writer.addInterface({ name, description: options.description });
+      this.#channels.set(name, id);
+    }
+    return id;
+  }
+
+  /** Records a FUSE request (kernel or guest to the backend) on `channel`. */
+  fuseRequest(channel: number, bytes: Uint8Array, meta: RecordMeta = {}): void {
+    if (bytes.length >= 16 && bytes[4] === FUSE_INIT && bytes[5] === 0 && bytes.length >= 48) {
+      // fuse_init_in.minor at 44: remembered to settle the minor from the reply
+      this.#initUnique = u64(bytes, 8);
+      this.#initMinor = u32(bytes, 44);
+    }
+    this.#put(channel, "fuse_request", bytes, meta);
+  }
+
+  /** Records a FUSE reply, or a notification when its unique is 0, on `channel`. */
+  fuseReply(channel: number, bytes: Uint8Array, meta: RecordMeta = {}): void {
+    let kind: RecordKind = "fuse_reply";
+    if (bytes.length >= 16) {
+      const unique = u64(bytes, 8);
+      if (unique === 0n) kind = "fuse_notify";
+      else if (unique === this.#initUnique && bytes.length >= 24 && u32(bytes, 4) === 0) {
+        // fuse_init_out.minor at 20
+        this.#minor = Math.min(this.#initMinor, u32(bytes, 20));
+        this.#initUnique = -1n;
+      }
+    }
+    this.#put(channel, kind, bytes, meta);
+  }
+
+  /** Records a vhost-user message with its fd count. */
+  vhostUser(channel: number, bytes: Uint8Array, meta: VhostUserRecordMeta): void {
+    const kind: RecordKind = meta.direction === "front_to_back"
+      ? "vhost_user_front_to_back"
+      : "vhost_user_back_to_front";
+    this.#put(channel, kind, bytes, meta, meta.fdCount ?? 0);
+  }
+
+  /** Records a kick (the driver notified the device) of `meta.queue`. */
+  ringKick(channel: number, meta: RecordMeta): void {
+    this.#put(channel, "ring_kick", EMPTY, meta);
+  }
+
+  /** Records a call (the device interrupted the driver) of `meta.queue`. */
+  ringCall(channel: number, meta: RecordMeta): void {
+    this.#put(channel, "ring_call", EMPTY, meta);
+  }
+
+  /** Records a descriptor chain popped from `meta.queue` (`meta.chain` gives its layout). */
+  ringChain(channel: number, meta: RecordMeta): void {
+    this.#put(channel, "ring_chain", EMPTY, meta);
+  }
+
+  /** Writes everything held in memory. */
+  flush(): void {
+    this.#writer.flush();
+    this.#lastFlush = performance.now();
+  }
+
+  /** Flushes, stops the timer and closes the file (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.flush();
+    this.#closeSink?.();
+  }
+
+  #tick(): void {
+    if (!this.#closed && this.#writer.bufferedBytes > 0) this.flush();
+  }
+
+  #put(channel: number, kind: RecordKind, payload: Uint8Array, meta: RecordMeta, fdCount = 0) {
+    if (this.#closed) throw new Error("Recorder: record after close()");
+    const fuseMinor = kind.startsWith("fuse_") && this.#minor > 0 ? this.#minor : undefined;
+    let prefix: Uint8Array;
+    if (meta.chain === undefined && meta.flags === undefined && fdCount === 0) {
+      const key = `${kind}/${meta.queue ?? -1}/${fuseMinor ?? 0}`;
+      let p = this.#prefixes.get(key);
+      if (p === undefined) {
+        p = encodeRecordPrefix({ kind, queue: meta.queue, fuseMinor });
+        this.#prefixes.set(key, p);
+      }
+      prefix = p;
+    } else {
+      const h: RecordHeader = {
+        kind,
+        queue: meta.queue,
+        chain: meta.chain,
+        flags: meta.flags,
+        fuseMinor,
+        fdCount,
+      };
+      prefix = encodeRecordPrefix(h);
+    }
+    this.#writer.writePacket(channel, {
+      timestampNs: meta.timeNs ?? nowNs(),
+      data: [prefix, payload],
+      direction: recordDirection(kind),
+    });
+    this.#records++;
+    const now = performance.now();
+    if (now - this.#lastFlush >= this.#flushMs) this.flush();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function u32(b: Uint8Array, p: number): number {
+  return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
+}
+
+function u64(b: Uint8Array, p: number): bigint {
+  return (BigInt(u32(b, p + 4)) << 32n) | BigInt(u32(b, p));
+}
+
+/** Options of a {@linkcode RecordingServer}. */
+export interface RecordingServerOptions {
+  /** Name of the channel its requests come on (`/dev/fuse`, `unix:/run/fs.sock`). */
+  channel: string;
+  /** The channel's description in the capture. */
+  description?: string;
+  /** Close the recorder when the server closes (default true). */
+  closeRecorder?: boolean;
+}
+
+/** Where a request came from, for {@linkcode RecordingServer.handleOn}. */
+export interface ChannelMeta extends RecordMeta {
+  /** The channel (interface id from {@linkcode Recorder.channel}). */
+  channel: number;
+}
+
+interface Closable {
+  close?: () => void | Promise<void>;
+}
+
+/**
+ * A {@linkcode FuseServer} that records each request when it arrives and its
+ * reply when the inner server produces it.
+ */
+export class RecordingServer implements FuseServer {
+  /** The recorder (a vhost-user queue worker adds ring events through it). */
+  readonly recorder: Recorder;
+  /** The wrapped server. */
+  readonly inner: FuseServer;
+  #channel: number;
+  #closeRecorder: boolean;
+
+  /** Wraps `inner`, recording to `recorder` on channel `options.channel`. */
+  constructor(inner: FuseServer, recorder: Recorder, options: RecordingServerOptions) {
+    this.inner = inner;
+    this.recorder = recorder;
+    this.#channel = recorder.channel(options.channel, { description: options.description });
+    this.#closeRecorder = options.closeRecorder ?? true;
+  }
+
+  /** Answers `request` (see {@linkcode FuseServer.handle}) and records both. */
+  handle(request: Uint8Array): Uint8Array | null | Promise<Uint8Array | null> {
+    return this.handleOn(request, { channel: this.#channel });
+  }
+
+  /**
+   * Like {@linkcode RecordingServer.handle} for a request that came on
+   * another channel (a virtqueue), with its queue and chain layout.
+   */
+  handleOn(
+    request: Uint8Array,
+    meta: ChannelMeta,
+  ): Uint8Array | null | Promise<Uint8Array | null> {
+    const rec = this.recorder;
+    rec.fuseRequest(meta.channel, request, meta);
+    const replyMeta: RecordMeta = { queue: meta.queue, chain: meta.chain, flags: meta.flags };
+    const reply = this.inner.handle(request);
+    if (reply instanceof Promise) {
+      return reply.then((r) => {
+        if (r !== null) rec.fuseReply(meta.channel, r, replyMeta);
+        return r;
+      });
+    }
+    if (reply !== null) rec.fuseReply(meta.channel, reply, replyMeta);
+    return reply;
+  }
+
+  /** Closes the inner server, then flushes and closes the recorder. */
+  async close(): Promise<void> {
+    try {
+      const c = this.inner as FuseServer & Closable;
+      if (typeof c.close === "function") await c.close();
+    } finally {
+      if (this.#closeRecorder) this.recorder.close();
+    }
+  }
+}
+
+/** A serialisable description of a server (same shape as transports' `ServerSpec`). */
+export interface InnerServerSpec {
+  /** Absolute URL of the module exporting the factory. */
+  module: string;
+  /** Name of the exported factory. */
+  factory: string;
+  /** Structured-cloneable arguments. */
+  args: unknown[];
+}
+
+/** Serialisable options of {@linkcode createRecordingServer}. */
+export interface RecordingOptions extends RecorderOptions {
+  /** The capture file. */
+  path: string;
+  /** Channel name of the transport (`/dev/fuse`, `unix:PATH`). */
+  channel: string;
+  /** The channel's description. */
+  description?: string;
+}
+
+/** Recorders open in this thread, by path: sessions of one transport share a file. */
+const openRecorders = new Map<string, { recorder: Recorder; users: number }>();
+
+/**
+ * Builds the server `inner` describes and wraps it in a
+ * {@linkcode RecordingServer} writing to `options.path`: the factory a
+ * transport's Worker calls through {@linkcode recordingServerSpec}. Several
+ * sessions in one thread (a Unix socket's connections) share the file; it
+ * closes when the last one does.
+ */
+export async function createRecordingServer(
+  inner: InnerServerSpec,
+  options: RecordingOptions,
+): Promise<RecordingServer> {
+  const mod = await import(inner.module) as Record<string, unknown>;
+  const factory = mod[inner.factory];
+  if (typeof factory !== "function") {
+    throw new Error(`server factory ${inner.factory} is not exported by ${inner.module}`);
+  }
+  const server = await factory(...inner.args) as FuseServer;
+  let entry = openRecorders.get(options.path);
+  if (entry === undefined) {
+    const { path: _p, channel: _c, description: _d, ...recorderOptions } = options;
+    entry = { recorder: Recorder.open(options.path, recorderOptions), users: 0 };
+    openRecorders.set(options.path, entry);
+  }
+  entry.users++;
+  const shared = entry;
+  const sessions = shared.users;
+  const rs = new RecordingServer(server, shared.recorder, {
+    channel: sessions === 1 ? options.channel : `${options.channel}#${sessions}`,
+    description: options.description,
+    closeRecorder: false,
+  });
+  const close = rs.close.bind(rs);
+  rs.close = async () => {
+    try {
+      await close();
+    } finally {
+      if (--shared.users === 0) {
+        shared.recorder.close();
+        openRecorders.delete(options.path);
+      }
+    }
+  };
+  return rs;
+}
+
+/**
+ * The server spec of `inner` recorded to `options.path`: hand it to a
+ * transport (`mountDevFuse`, `listenUnix`) in place of `inner`.
+ *
+ * @example
+ * ```ts
+ * import { recordingServerSpec } from "./recorder.ts";
+ * const inner = { module: new URL("./mod.ts", import.meta.url).href, factory: "createPassthrough", args: ["/srv", {}] };
+ * const spec = recordingServerSpec(inner, { path: "/tmp/s.pcapng", channel: "/dev/fuse" });
+ * ```
+ */
+export function recordingServerSpec(
+  inner: InnerServerSpec,
+  options: RecordingOptions,
+): InnerServerSpec {
+  return {
+    module: new URL("./recorder.ts", import.meta.url).href,
+    factory: "createRecordingServer",
+    args: [inner, options],
+  };
+}
