@@ -562,7 +562,7 @@ export class EventDecoder {
         break;
       case "vhost_user_front_to_back":
       case "vhost_user_back_to_front":
-        this.#vhostUser(ev, h.kind === "vhost_user_back_to_front" ? "backend" : "frontend");
+        this.#vhostUser(ev, h.kind === "vhost_user_back_to_front");
         break;
     }
     return ev;
@@ -714,15 +714,19 @@ export class EventDecoder {
     }
   }
 
-  #vhostUser(ev: CaptureEvent, channel: "frontend" | "backend"): void {
+  /** A vhost-user message; `backToFront` is its direction (replies travel against their request's). */
+  #vhostUser(ev: CaptureEvent, backToFront: boolean): void {
     try {
       const h = decodeVhostUserHeader(ev.bytes);
+      const reply = (h.flags & VHOST_USER_REPLY_MASK) !== 0;
+      // a back-end request, or a reply to one, uses the back-end table
+      const channel = backToFront !== reply ? "backend" : "frontend";
       ev.vhost_user = {
         request: h.request,
         name: requestName(h.request, { channel }),
         flags: h.flags,
         size: h.size,
-        reply: (h.flags & VHOST_USER_REPLY_MASK) !== 0,
+        reply,
       };
     } catch (e) {
       if (!(e instanceof CodecError)) throw e;

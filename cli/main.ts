@@ -12,6 +12,7 @@ import { registerDecodeHex } from "./commands/decode_hex.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerVm } from "./commands/vm.ts";
 import { registerRing } from "./commands/ring.ts";
+import { registerDecode } from "./commands/decode.ts";
 import { registerServe } from "./commands/serve.ts";
 
 /** Builds the `ringside` program with every sub-command registered. */
@@ -30,6 +31,7 @@ export function buildProgram(): Command<[], { debug?: true }> {
   registerDemo(program);
   registerVm(program);
   registerRing(program);
+  registerDecode(program);
   registerServe(program);
   return program;
 }
