@@ -1,0 +1,280 @@
+/**
+ * Guest-free back-end benchmark: ringside's test front-end
+ * (transports/vhost_user/frontend.ts) drives a vhost-user-fs back-end through
+ * real rings in shared memory and eventfds, and measures FUSE GETATTR, 4 KiB
+ * READ and 4 KiB WRITE rates at queue depth 1 and 16, against `ringside serve`
+ * and the C virtiofsd (cache=none, source directory on /dev/shm), side by side.
+ *
+ * ```sh
+ * deno run -A bench/vhost_user_bench.ts                # both back-ends, 2 s per row
+ * deno run -A bench/vhost_user_bench.ts --seconds 5 --targets ringside
+ * ```
+ *
+ * Each back-end runs as its own process (`ringside serve` through cli/main.ts;
+ * /usr/lib/qemu/virtiofsd serves one connection and exits). Under `deno bench`
+ * this file registers nothing (it is a script).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type FrontendQueue, VhostUserFrontend } from "../transports/vhost_user/frontend.ts";
+import { decodeReply, encodeRequest, type OpName } from "../codecs/fuse/mod.ts";
+
+const VIRTIOFSD = "/usr/lib/qemu/virtiofsd";
+const FILE_SIZE = 4 << 20;
+
+interface Target {
+  label: string;
+  start(socket: string, dir: string): Deno.ChildProcess;
+}
+
+const TARGETS: Record<string, Target> = {
+  ringside: {
+    label: "ringside",
+    start: (socket, dir) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../cli/main.ts", import.meta.url).pathname,
+          "serve",
+          "--socket",
+          socket,
+          "--shared-dir",
+          dir,
+          "--cache",
+          "never",
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn(),
+  },
+  virtiofsd: {
+    label: "virtiofsd",
+    start: (socket, dir) =>
+      new Deno.Command(VIRTIOFSD, {
+        args: [`--socket-path=${socket}`, "-o", `source=${dir}`, "-o", "cache=none"],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn(),
+  },
+};
+
+interface Row {
+  name: string;
+  opsPerSec: number;
+  p50us: number;
+}
+
+function fuse(op: OpName, nodeid: bigint, body: unknown): Uint8Array {
+  return encodeRequest({ op, header: { unique: 1n, nodeid, pid: 1 }, body } as never);
+}
+
+async function call(q: FrontendQueue, req: Uint8Array, replySize: number) {
+  const used = await q.roundTripAsync(req, replySize);
+  return used.written;
+}
+
+/** Runs `make()` requests for `seconds` keeping `depth` in flight; returns the rate and median latency. */
+function measure(
+  q: FrontendQueue,
+  depth: number,
+  seconds: number,
+  make: (i: number) => Uint8Array,
+  replySize: number,
+): { opsPerSec: number; p50us: number } {
+  const started = new Map<number, number>();
+  const lat: number[] = [];
+  let i = 0;
+  let done = 0;
+  const submit = () => {
+    const req = make(i++);
+    const at = performance.now();
+    const t = q.submit(req, replySize);
+    if (t === null) throw new Error("ring full");
+    started.set(t, at);
+  };
+  // warm up
+  for (let k = 0; k < 200; k++) {
+    q.submit(make(i++), replySize);
+    q.waitUsed(5000);
+  }
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  for (let k = 0; k < depth; k++) submit();
+  for (;;) {
+    const used = q.waitUsed(5000);
+    if (used.length === 0) throw new Error("no answer within 5 s");
+    const now = performance.now();
+    for (const u of used) {
+      if (u.len < 16) throw new Error(`short reply (${u.len} bytes)`);
+      lat.push(now - started.get(u.token)!);
+      started.delete(u.token);
+      done++;
+    }
+    if (now >= end) break;
+    for (let k = 0; k < used.length; k++) submit();
+  }
+  // collect the stragglers
+  while (started.size > 0) {
+    for (const u of q.waitUsed(5000)) started.delete(u.token);
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  return { opsPerSec: done / elapsed, p50us: lat[lat.length >> 1] * 1000 };
+}
+
+async function runTarget(target: Target, dir: string, seconds: number): Promise<Row[]> {
+  const socket = `${dir}.${target.label}.sock`;
+  const child = target.start(socket, dir);
+  const fe = await VhostUserFrontend.connect(socket, { timeoutMs: 15000 });
+  try {
+    const dev = await fe.setUp({ queues: 2, queueSize: 128, memorySize: 16 << 20 });
+    const q = dev.queues[1];
+    const init = await call(
+      q,
+      fuse("INIT", 0n, {
+        major: 7,
+        minor: 31,
+        max_readahead: 131072,
+        flags: 0,
+        flags2: 0,
+      }),
+      4096,
+    );
+    const initReply = decodeReply(init, { opcode: "INIT" });
+    if (initReply.header.error !== 0) throw new Error(`INIT failed: ${initReply.header.error}`);
+    const look = decodeReply(await call(q, fuse("LOOKUP", 1n, { name: "data" }), 4096), {
+      opcode: "LOOKUP",
+    });
+    if (look.header.error !== 0 || look.op !== "LOOKUP") throw new Error("LOOKUP data failed");
+    const nodeid = (look.body as { nodeid: bigint }).nodeid;
+    const open = decodeReply(
+      await call(q, fuse("OPEN", nodeid, { flags: 2, open_flags: 0 }), 4096),
+      { opcode: "OPEN" },
+    );
+    if (open.header.error !== 0) throw new Error(`OPEN failed: ${open.header.error}`);
+    const fh = (open.body as { fh: bigint }).fh;
+
+    let unique = 100n;
+    const withUnique = (b: Uint8Array) => {
+      new DataView(b.buffer, b.byteOffset).setBigUint64(8, unique++, true);
+      return b;
+    };
+    const getattr = fuse("GETATTR", nodeid, { getattr_flags: 0, dummy: 0, fh: 0n });
+    const blocks = FILE_SIZE / 4096;
+    const readReq = (i: number) =>
+      fuse("READ", nodeid, {
+        fh,
+        offset: BigInt(((i * 7919) % blocks) * 4096),
+        size: 4096,
+        read_flags: 0,
+        lock_owner: 0n,
+        flags: 0,
+        padding: 0,
+      });
+    const payload = new Uint8Array(4096).fill(0x5a);
+    const writeReq = (i: number) =>
+      encodeRequest({
+        op: "WRITE",
+        header: { unique: 1n, nodeid, pid: 1 },
+        body: {
+          fh,
+          offset: BigInt(((i * 7919) % blocks) * 4096),
+          size: 4096,
+          write_flags: 0,
+          lock_owner: 0n,
+          flags: 0,
+          padding: 0,
+          data: payload,
+        },
+      } as never);
+    const rows: Row[] = [];
+    for (const depth of [1, 16]) {
+      rows.push({
+        name: `GETATTR qd${depth}`,
+        ...measure(q, depth, seconds, () => withUnique(getattr.slice()), 256),
+      });
+      rows.push({
+        name: `READ 4k qd${depth}`,
+        ...measure(q, depth, seconds, (i) => withUnique(readReq(i)), 16 + 4096),
+      });
+      rows.push({
+        name: `WRITE 4k qd${depth}`,
+        ...measure(q, depth, seconds, (i) => withUnique(writeReq(i)), 64),
+      });
+    }
+    return rows;
+  } finally {
+    fe.close();
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // already exited (virtiofsd leaves after its one front-end)
+    }
+    await child.status;
+    await child.stderr.cancel().catch(() => {});
+  }
+}
+
+async function benchMain(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seconds: { type: "string", default: "2" },
+      targets: { type: "string", default: "ringside,virtiofsd" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: deno run -A bench/vhost_user_bench.ts [--seconds S] [--targets ringside,virtiofsd]",
+    );
+    return 0;
+  }
+  const seconds = Number(values.seconds);
+  const names = values.targets.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const dir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-vu-bench-" });
+  const results = new Map<string, Row[]>();
+  try {
+    await Deno.writeFile(`${dir}/data`, new Uint8Array(FILE_SIZE).fill(7));
+    for (const name of names) {
+      const t = TARGETS[name];
+      if (t === undefined) throw new Error(`unknown target ${name} (ringside, virtiofsd)`);
+      console.error(`vhost_user_bench: ${name} ...`);
+      results.set(name, await runTarget(t, dir, seconds));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  const first = results.values().next().value as Row[];
+  const header = ["op", ...names.flatMap((n) => [`${n} ops/s`, `${n} p50 µs`])];
+  if (names.length === 2) header.push(`${names[0]}/${names[1]}`);
+  const body = first.map((row, i) => {
+    const cells = [row.name];
+    for (const n of names) {
+      const r = results.get(n)![i];
+      cells.push(Math.round(r.opsPerSec).toLocaleString("en-US"), r.p50us.toFixed(1));
+    }
+    if (names.length === 2) {
+      const a = results.get(names[0])![i].opsPerSec;
+      const b = results.get(names[1])![i].opsPerSec;
+      cells.push(`${(a / b).toFixed(2)}x`);
+    }
+    return cells;
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (c: string[]) =>
+    "| " + c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join(" | ") +
+    " |";
+  console.log(`test front-end (TypeScript, sync FFI), ${seconds} s per row, source on /dev/shm\n`);
+  console.log(
+    [line(header), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...body.map(line)]
+      .join("\n"),
+  );
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await benchMain(Deno.args));
+}
