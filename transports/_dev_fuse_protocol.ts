@@ -1,0 +1,19 @@
+/**
+ * Messages between the /dev/fuse transport's main thread and its reader Worker.
+ *
+ * @module
+ */
+import type { ServerSpec } from "./server_spec.ts";
+
+/** Main thread → Worker. */
+export type ToWorker =
+  | { type: "start"; fd: number; spec: ServerSpec; bufferSize: number }
+  | { type: "go" }
+  | { type: "stop" };
+
+/** Worker → main thread. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "failed"; message: string }
+  | { type: "log"; line: string }
+  | { type: "ended"; reason: string; requests: number };

@@ -1,0 +1,124 @@
+/**
+ * The /dev/fuse reader Worker: builds the server from its spec (server state
+ * lives in this one thread), then reads whole requests from the device with
+ * blocking FFI reads, hands each to the server and writes the reply. Replies
+ * that come back as promises are written when they resolve; while any are
+ * pending the loop polls the device with a short timeout and yields to the
+ * event loop in between, so they can settle.
+ *
+ * Protocol with the main thread (see dev_fuse.ts): `start` → `ready` | `failed`;
+ * `go` → the loop runs → `ended`; `log` at any time.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { pollReadable, readMessageSync, writeMessageSync } from "../sys/fuse_mount.ts";
+import { bareReply, FUSE_IN_HEADER_SIZE, requestUnique } from "./framing.ts";
+import { closeServer, instantiateServer, type ServerSpec } from "./server_spec.ts";
+import type { FuseServer } from "../engine/types.ts";
+import type { FromWorker, ToWorker } from "./_dev_fuse_protocol.ts";
+
+const ENOENT = 2;
+const EINTR = 4;
+const EIO = 5;
+const EAGAIN = 11;
+const ENODEV = 19;
+
+let server: FuseServer | undefined;
+
+function post(message: FromWorker): void {
+  self.postMessage(message);
+}
+
+function log(line: string): void {
+  post({ type: "log", line });
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+async function serve(fd: number, bufferSize: number, srv: FuseServer): Promise<void> {
+  let buffer = new Uint8Array(bufferSize);
+  let pending = 0;
+  let requests = 0;
+  let reason = "unmounted";
+
+  const reply = (unique: bigint, message: Uint8Array | null) => {
+    if (message === null) return;
+    const n = writeMessageSync(fd, message);
+    // ENOENT: the request was interrupted or the connection aborted meanwhile
+    if (n < 0 && -n !== ENOENT && -n !== ENODEV) {
+      log(`writing the reply to unique ${unique} failed: errno ${-n}`);
+    }
+  };
+
+  for (;;) {
+    if (pending > 0 && !pollReadable(fd, 2)) {
+      await yieldToEventLoop();
+      continue;
+    }
+    const n = readMessageSync(fd, buffer);
+    if (n < 0) {
+      const e = -n;
+      if (e === ENOENT || e === EINTR || e === EAGAIN) continue;
+      if (e !== ENODEV) reason = `read from /dev/fuse failed: errno ${e}`;
+      break;
+    }
+    if (n < FUSE_IN_HEADER_SIZE) {
+      log(`short read of ${n} bytes from /dev/fuse`);
+      continue;
+    }
+    requests++;
+    const request = buffer.subarray(0, n);
+    const unique = requestUnique(request);
+    let result: Uint8Array | null | Promise<Uint8Array | null>;
+    try {
+      result = srv.handle(request);
+    } catch (e) {
+      log(`server failed on unique ${unique}: ${(e as Error).message}`);
+      result = bareReply(unique, -EIO);
+    }
+    if (result instanceof Promise) {
+      // the pending request may still look at its bytes: read the next ones elsewhere
+      buffer = new Uint8Array(bufferSize);
+      pending++;
+      result.then(
+        (r) => reply(unique, r),
+        (e) => {
+          log(`server failed on unique ${unique}: ${(e as Error).message}`);
+          reply(unique, bareReply(unique, -EIO));
+        },
+      ).finally(() => pending--);
+    } else {
+      reply(unique, result);
+    }
+  }
+  post({ type: "ended", reason, requests });
+}
+
+let started: { fd: number; bufferSize: number } | undefined;
+
+self.onmessage = async (event: MessageEvent<ToWorker>) => {
+  const msg = event.data;
+  if (msg.type === "start") {
+    try {
+      server = await instantiateServer(msg.spec as ServerSpec);
+      started = { fd: msg.fd, bufferSize: msg.bufferSize };
+      post({ type: "ready" });
+    } catch (e) {
+      post({ type: "failed", message: (e as Error).message });
+    }
+  } else if (msg.type === "go" && started && server) {
+    try {
+      await serve(started.fd, started.bufferSize, server);
+    } catch (e) {
+      post({ type: "ended", reason: `reader failed: ${(e as Error).message}`, requests: 0 });
+    }
+    await closeServer(server);
+    self.close();
+  } else if (msg.type === "stop") {
+    if (server) await closeServer(server);
+    self.close();
+  }
+};

@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { peerTest } from "../testing/peers.ts";
+import { mountDevFuse } from "./dev_fuse.ts";
+import type { ServerSpec } from "./server_spec.ts";
+
+function helloSpec(options: Record<string, unknown> = {}): ServerSpec {
+  return {
+    module: new URL("./_test_server.ts", import.meta.url).href,
+    factory: "createHelloServer",
+    args: [options],
+  };
+}
+
+function isMounted(dir: string): boolean {
+  const real = Deno.realPathSync(dir);
+  return Deno.readTextFileSync("/proc/self/mounts").split("\n").some((l) =>
+    l.split(" ")[1] === real
+  );
+}
+
+peerTest("dev_fuse: the kernel reads a file through the reader Worker, unmount ends the service", {
+  needs: ["fuse"],
+}, async () => {
+  const mp = Deno.makeTempDirSync({ prefix: "ringside-devfuse-" });
+  const logs: string[] = [];
+  const m = await mountDevFuse(mp, helloSpec({ content: "abc\n" }), { log: (l) => logs.push(l) });
+  try {
+    assert.equal(isMounted(mp), true);
+    // async fs ops run on Deno's blocking pool, never on the Worker that serves
+    assert.equal(await Deno.readTextFile(`${mp}/hello`), "abc\n");
+    const names = [];
+    for await (const e of Deno.readDir(mp)) names.push(e.name);
+    assert.deepEqual(names, ["hello"]);
+    await assert.rejects(Deno.stat(`${mp}/missing`), Deno.errors.NotFound);
+    const st = await Deno.stat(`${mp}/hello`);
+    assert.equal(st.size, 4);
+    assert.equal(st.mode! & 0o777, 0o644);
+  } finally {
+    const end = await m.unmount();
+    assert.equal(end.reason, "unmounted");
+    assert.ok(end.requests >= 5, `only ${end.requests} requests`);
+  }
+  assert.equal(isMounted(mp), false);
+  assert.deepEqual(logs, []);
+  Deno.removeSync(mp);
+});
+
+peerTest(
+  "dev_fuse: promise replies are written when they resolve",
+  { needs: ["fuse"] },
+  async () => {
+    const mp = Deno.makeTempDirSync({ prefix: "ringside-devfuse-" });
+    const m = await mountDevFuse(mp, helloSpec({ content: "later\n", asyncRead: true }));
+    try {
+      const reads = await Promise.all([1, 2, 3].map(() => Deno.readTextFile(`${mp}/hello`)));
+      assert.deepEqual(reads, ["later\n", "later\n", "later\n"]);
+    } finally {
+      await m.unmount();
+    }
+    Deno.removeSync(mp);
+  },
+);
+
+peerTest(
+  "dev_fuse: an unmount from outside ends the service cleanly",
+  { needs: ["fuse"] },
+  async () => {
+    const mp = Deno.makeTempDirSync({ prefix: "ringside-devfuse-" });
+    const m = await mountDevFuse(mp, helloSpec());
+    assert.equal(await Deno.readTextFile(`${mp}/hello`), "hello from ringside\n");
+    const out = await new Deno.Command("umount", { args: [mp] }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const end = await m.finished;
+    assert.equal(end.reason, "unmounted");
+    assert.equal(isMounted(mp), false);
+    Deno.removeSync(mp);
+  },
+);
+
+peerTest("dev_fuse: a busy mount is detached and served until its last file closes", {
+  needs: ["fuse"],
+}, async () => {
+  const mp = Deno.makeTempDirSync({ prefix: "ringside-devfuse-" });
+  const m = await mountDevFuse(mp, helloSpec({ content: "still here\n" }), { log: () => {} });
+  const file = await Deno.open(`${mp}/hello`);
+  const ending = m.unmount();
+  // detached from the namespace, still served for the open file
+  const buf = new Uint8Array(64);
+  const n = await file.read(buf);
+  assert.equal(new TextDecoder().decode(buf.subarray(0, n ?? 0)), "still here\n");
+  file.close();
+  const end = await ending;
+  assert.equal(end.reason, "unmounted");
+  assert.equal(isMounted(mp), false);
+  Deno.removeSync(mp);
+});
+
+peerTest("dev_fuse: a server that cannot be built fails the mount and leaves nothing mounted", {
+  needs: ["fuse"],
+}, async () => {
+  const mp = Deno.makeTempDirSync({ prefix: "ringside-devfuse-" });
+  const spec: ServerSpec = { ...helloSpec(), factory: "createBrokenServer" };
+  await assert.rejects(mountDevFuse(mp, spec), /cannot be built/);
+  await assert.rejects(
+    mountDevFuse(mp, { ...helloSpec(), factory: "noSuchFactory" }),
+    /noSuchFactory is not exported/,
+  );
+  assert.equal(isMounted(mp), false);
+  Deno.removeSync(mp);
+});
+
+peerTest(
+  "dev_fuse: abort ends a mount whose files are still open",
+  { needs: ["fuse"] },
+  async () => {
+    const mp = Deno.makeTempDirSync({ prefix: "ringside-devfuse-" });
+    const m = await mountDevFuse(mp, helloSpec(), { log: () => {} });
+    const file = await Deno.open(`${mp}/hello`);
+    const ending = m.unmount({ lazy: true });
+    m.abort();
+    const end = await ending;
+    assert.equal(end.reason, "unmounted");
+    await assert.rejects(file.read(new Uint8Array(8)));
+    file.close();
+    Deno.removeSync(mp);
+  },
+);
