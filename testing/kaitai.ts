@@ -86,6 +86,16 @@ async function build(path: string): Promise<Record<string, AnyClass>> {
   return modules[top];
 }
 
+/** Options for {@linkcode loadKsy}. */
+export interface LoadKsyOptions {
+  /**
+   * Return the generated parser's own object (camelCase properties, `_io`)
+   * instead of converting it to a plain snake_case object: what a benchmark
+   * of the generated parser should measure.
+   */
+  raw?: boolean;
+}
+
 /**
  * Compiles the `.ksy` at `path` and returns a parser for it.
  *
@@ -97,7 +107,7 @@ async function build(path: string): Promise<Record<string, AnyClass>> {
  * console.log(msg.request);
  * ```
  */
-export async function loadKsy(path: string): Promise<KaitaiParser> {
+export async function loadKsy(path: string, options: LoadKsyOptions = {}): Promise<KaitaiParser> {
   const exports = await build(path);
   const ksyId = Object.keys(exports)[0];
   const Top = exports[ksyId];
@@ -108,6 +118,7 @@ export async function loadKsy(path: string): Promise<KaitaiParser> {
       if (Cls === undefined) throw new Error(`kaitai: ${path} has no type ${typeName}`);
     }
     const io = new KaitaiStream(bytes);
-    return plain(new Cls(io, undefined, undefined)) as Record<string, unknown>;
+    const parsed = new Cls(io, undefined, undefined);
+    return (options.raw ? parsed : plain(parsed)) as Record<string, unknown>;
   };
 }

@@ -67,8 +67,35 @@ function replyRow(opcode: number): ReplyLayout<unknown> | undefined {
   return opcode === Opcode.CUSE_INIT ? REPLIES.CUSE_INIT as ReplyLayout<unknown> : undefined;
 }
 
+// A DataView costs more to create than a whole small message costs to decode, so
+// the decoders read through views of the whole underlying buffer, kept for the
+// last buffer seen (a transport's read buffer, a capture file), at absolute
+// offsets (`base` = the message's byteOffset).
+let lastBuffer: ArrayBufferLike | null = null;
+let lastView: DataView = new DataView(new ArrayBuffer(0));
+let lastBytes: Uint8Array = new Uint8Array(0);
+
+/** Points lastView/lastBytes at the whole buffer behind `bytes`. */
+function attach(bytes: Uint8Array): void {
+  const buffer = bytes.buffer;
+  if (buffer === lastBuffer) return;
+  lastBuffer = buffer;
+  lastView = new DataView(buffer);
+  lastBytes = bytes.byteOffset === 0 && bytes.length === buffer.byteLength
+    ? bytes
+    : new Uint8Array(buffer);
+}
+
 function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Rethrows `e`, moving a CodecError's offset from the buffer to the message. */
+function rebase(e: unknown, base: number): never {
+  if (base !== 0 && e instanceof CodecError) {
+    throw new CodecError(e.field, e.offset - base, e.reason);
+  }
+  throw e;
 }
 
 /** The `len` a message declares in its first four bytes, or -1 when fewer than 4 bytes are given. */
@@ -83,24 +110,24 @@ export function decodeInHeader(bytes: Uint8Array): FuseInHeader {
   if (n < FUSE_IN_HEADER_SIZE) {
     throw new CodecError("fuse_in_header", 0, `expected at least 40 bytes, found ${n}`);
   }
-  const v = view(bytes);
-  return readInHeader(v, n);
+  attach(bytes);
+  return readInHeader(lastView, bytes.byteOffset, n);
 }
 
-function readInHeader(v: DataView, n: number): FuseInHeader {
-  const len = v.getUint32(0, true);
+function readInHeader(v: DataView, o: number, n: number): FuseInHeader {
+  const len = v.getUint32(o, true);
   if (len !== n) {
     throw new CodecError("fuse_in_header.len", 0, `says ${len} bytes, the buffer holds ${n}`);
   }
   return {
     len,
-    opcode: v.getUint32(4, true),
-    unique: v.getBigUint64(8, true),
-    nodeid: v.getBigUint64(16, true),
-    uid: v.getUint32(24, true),
-    gid: v.getUint32(28, true),
-    pid: v.getUint32(32, true),
-    total_extlen: v.getUint16(36, true),
+    opcode: v.getUint32(o + 4, true),
+    unique: v.getBigUint64(o + 8, true),
+    nodeid: v.getBigUint64(o + 16, true),
+    uid: v.getUint32(o + 24, true),
+    gid: v.getUint32(o + 28, true),
+    pid: v.getUint32(o + 32, true),
+    total_extlen: v.getUint16(o + 36, true),
   };
 }
 
@@ -114,9 +141,12 @@ export function decodeRequest(bytes: Uint8Array, options?: FuseCodecOptions): Fu
   if (n < FUSE_IN_HEADER_SIZE) {
     throw new CodecError("fuse_in_header", 0, `expected at least 40 bytes, found ${n}`);
   }
-  const v = view(bytes);
-  const header = readInHeader(v, n);
-  let end = n;
+  attach(bytes);
+  const v = lastView;
+  const b = lastBytes;
+  const base = bytes.byteOffset;
+  const header = readInHeader(v, base, n);
+  let end = base + n;
   let extensions: FuseExtension[] | undefined = undefined;
   if (header.total_extlen !== 0) {
     const extBytes = header.total_extlen * 8;
@@ -127,21 +157,30 @@ export function decodeRequest(bytes: Uint8Array, options?: FuseCodecOptions): Fu
         `${extBytes} bytes of extensions do not fit in a ${n - FUSE_IN_HEADER_SIZE}-byte body`,
       );
     }
-    end = n - extBytes;
-    extensions = decodeExtensions(v, bytes, end, n);
+    end -= extBytes;
+    try {
+      extensions = decodeExtensions(v, b, end, base + n);
+    } catch (e) {
+      rebase(e, base);
+    }
   }
   const row = requestRow(header.opcode);
   if (row === undefined) {
     return {
       op: "UNKNOWN",
       header,
-      body: { raw: bytes.subarray(FUSE_IN_HEADER_SIZE, end) },
+      body: { raw: b.subarray(base + FUSE_IN_HEADER_SIZE, end) },
       extensions,
     };
   }
   const minor = options?.minor ?? FUSE_KERNEL_MINOR_VERSION;
   const ext = options?.setxattrExt ?? false;
-  const body = row.decode(v, bytes, FUSE_IN_HEADER_SIZE, end, minor, ext);
+  let body: unknown;
+  try {
+    body = row.decode(v, b, base + FUSE_IN_HEADER_SIZE, end, minor, ext);
+  } catch (e) {
+    rebase(e, base);
+  }
   return { op: opName(header.opcode), header, body, extensions } as FuseRequest;
 }
 
@@ -323,20 +362,20 @@ export interface DecodeReplyOptions extends FuseCodecOptions {
   request?: FuseRequest;
 }
 
-function readOutHeader(v: DataView, n: number): FuseOutHeader {
+function readOutHeader(v: DataView, o: number, n: number): FuseOutHeader {
   if (n < FUSE_OUT_HEADER_SIZE) {
     throw new CodecError("fuse_out_header", 0, `expected at least 16 bytes, found ${n}`);
   }
-  const len = v.getUint32(0, true);
+  const len = v.getUint32(o, true);
   if (len !== n) {
     throw new CodecError("fuse_out_header.len", 0, `says ${len} bytes, the buffer holds ${n}`);
   }
-  return { len, error: v.getInt32(4, true), unique: v.getBigUint64(8, true) };
+  return { len, error: v.getInt32(o + 4, true), unique: v.getBigUint64(o + 8, true) };
 }
 
 /** Decodes the 16-byte `fuse_out_header` and checks `len` against the buffer. */
 export function decodeOutHeader(bytes: Uint8Array): FuseOutHeader {
-  return readOutHeader(view(bytes), bytes.length);
+  return readOutHeader(view(bytes), 0, bytes.length);
 }
 
 /**
@@ -347,8 +386,11 @@ export function decodeOutHeader(bytes: Uint8Array): FuseOutHeader {
  */
 export function decodeReply(bytes: Uint8Array, options?: DecodeReplyOptions): FuseReply {
   const n = bytes.length;
-  const v = view(bytes);
-  const header = readOutHeader(v, n);
+  attach(bytes);
+  const v = lastView;
+  const b = lastBytes;
+  const base = bytes.byteOffset;
+  const header = readOutHeader(v, base, n);
   if (header.unique === 0n) {
     throw new CodecError(
       "fuse_out_header.unique",
@@ -385,7 +427,12 @@ export function decodeReply(bytes: Uint8Array, options?: DecodeReplyOptions): Fu
     return { op: "UNKNOWN", header, body: { raw: bytes.subarray(FUSE_OUT_HEADER_SIZE) } };
   }
   const minor = options?.minor ?? FUSE_KERNEL_MINOR_VERSION;
-  const body = row.decode(v, bytes, FUSE_OUT_HEADER_SIZE, n, minor, request?.body);
+  let body: unknown;
+  try {
+    body = row.decode(v, b, base + FUSE_OUT_HEADER_SIZE, base + n, minor, request?.body);
+  } catch (e) {
+    rebase(e, base);
+  }
   return { op, header, body } as FuseReply;
 }
 
@@ -457,7 +504,7 @@ for (const [name, code] of Object.entries(NotifyCode)) {
 export function decodeNotification(bytes: Uint8Array): FuseNotification {
   const n = bytes.length;
   const v = view(bytes);
-  const header = readOutHeader(v, n);
+  const header = readOutHeader(v, 0, n);
   if (header.unique !== 0n) {
     throw new CodecError(
       "fuse_out_header.unique",

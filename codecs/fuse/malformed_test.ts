@@ -171,3 +171,23 @@ Deno.test("errors are CodecError, never RangeError, for every truncation of ever
 Deno.test("fuzz: 100,000 random and mutated inputs through every decoder", () => {
   fuseFuzzTarget.run(100_000, 20240501);
 });
+
+Deno.test("error offsets are relative to the message, also inside a bigger buffer", () => {
+  const msg = encodeRequest(requestBodies(45).LOOKUP);
+  msg[msg.length - 1] = 0x41; // no NUL
+  const big = new Uint8Array(msg.length + 100);
+  big.set(msg, 37);
+  const alone = codecError(() => decodeRequest(msg), "name");
+  const inside = codecError(() => decodeRequest(big.subarray(37, 37 + msg.length)), "name");
+  assert.equal(inside.offset, alone.offset);
+  assert.equal(inside.offset, 40);
+  const r = encodeReply(replyBodies(45).READDIR!);
+  new DataView(r.buffer).setUint32(32, 4000, true);
+  const big2 = new Uint8Array(r.length + 9);
+  big2.set(r, 9);
+  codecError(
+    () => decodeReply(big2.subarray(9, 9 + r.length), { opcode: "READDIR" }),
+    "fuse_dirent.namelen",
+    32,
+  );
+});
