@@ -8,6 +8,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { UserError } from "../errors.ts";
 import { startVhostUserBackend } from "../../transports/vhost_user/mod.ts";
+import { parseServeUnixArgs, runServeUnix } from "./serve_unix.ts";
 
 /** The options `ringside serve` accepts, as commander parses them. */
 export interface ServeFlags {
@@ -52,7 +53,9 @@ function usage(message: string): UserError {
 /** Checks the flags and turns them into a plan; throws a usage {@linkcode UserError}. */
 export function parseServeArgs(flags: ServeFlags): ServePlan {
   const transport = flags.transport ?? "vhost-user";
-  if (transport !== "vhost-user") throw usage(`unknown transport ${transport} (vhost-user)`);
+  if (transport !== "vhost-user") {
+    throw usage(`unknown transport ${transport} (vhost-user or unix)`);
+  }
   const socket = flags.socket ?? flags.socketPath;
   if (socket === undefined) throw usage("--socket PATH is required");
   if (flags.sharedDir === undefined) throw usage("--shared-dir DIR is required");
@@ -130,7 +133,7 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
       "serve a host directory as the virtio-fs device of QEMU guests (vhost-user-fs back-end), " +
         "guest after guest",
     )
-    .option("--transport <kind>", "vhost-user (default)")
+    .option("--transport <kind>", "vhost-user (default), or unix (Renode-style FUSE socket)")
     .option("--socket <path>", "vhost-user socket to listen on")
     .option("--socket-path <path>", "same as --socket (virtiofsd's spelling)")
     .option("--shared-dir <dir>", "the host directory to share")
@@ -141,6 +144,7 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     .option("--queues <n>", "request queues besides the hiprio queue (default 1)")
     .option("--tag <tag>", "accepted for virtiofsd compatibility; QEMU's tag= names the mount")
     .option("--no-packed", "do not offer packed virtqueues")
+    .option("--forget-reply <mode>", "unix: header (default, what Renode waits for) or none")
     .addHelpText(
       "after",
       "\nQEMU side: -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem\n" +
@@ -148,7 +152,9 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
         "Example: ringside serve --socket /tmp/vfs.sock --shared-dir /srv/share --cache auto",
     )
     .action(async (flags) => {
-      const code = await runServe(parseServeArgs(flags as ServeFlags));
+      const code = flags.transport === "unix"
+        ? await runServeUnix(parseServeUnixArgs(flags))
+        : await runServe(parseServeArgs(flags as ServeFlags));
       if (code !== 0) Deno.exit(code);
     });
 }
