@@ -177,6 +177,16 @@ export function direntplusSize(entries: FuseDirentplus[]): number {
   return n;
 }
 
+/** A u32 at `at` when the `have`-byte body reaches it, else 0 (a short fuse_init_out). */
+function u32If(v: DataView, o: number, have: number, at: number): number {
+  return have >= at + 4 ? v.getUint32(o + at, true) : 0;
+}
+
+/** A u16 at `at` when the `have`-byte body reaches it, else 0. */
+function u16If(v: DataView, o: number, have: number, at: number): number {
+  return have >= at + 2 ? v.getUint16(o + at, true) : 0;
+}
+
 /** The reply table: one row per opcode. */
 export const REPLIES: Table = {
   LOOKUP: entryOut,
@@ -238,22 +248,20 @@ export const REPLIES: Table = {
       if (have > 64) {
         throw new CodecError("fuse_init_out", o, `expected at most 64 bytes, found ${have}`);
       }
-      const u32 = (at: number) => (have >= at + 4 ? v.getUint32(o + at, true) : 0);
-      const u16 = (at: number) => (have >= at + 2 ? v.getUint16(o + at, true) : 0);
       return {
         major: v.getUint32(o, true),
         minor: v.getUint32(o + 4, true),
-        max_readahead: u32(8),
-        flags: u32(12),
-        max_background: u16(16),
-        congestion_threshold: u16(18),
-        max_write: u32(20),
-        time_gran: u32(24),
-        max_pages: u16(28),
-        map_alignment: u16(30),
-        flags2: u32(32),
-        max_stack_depth: u32(36),
-        request_timeout: u16(40),
+        max_readahead: u32If(v, o, have, 8),
+        flags: u32If(v, o, have, 12),
+        max_background: u16If(v, o, have, 16),
+        congestion_threshold: u16If(v, o, have, 18),
+        max_write: u32If(v, o, have, 20),
+        time_gran: u32If(v, o, have, 24),
+        max_pages: u16If(v, o, have, 28),
+        map_alignment: u16If(v, o, have, 30),
+        flags2: u32If(v, o, have, 32),
+        max_stack_depth: u32If(v, o, have, 36),
+        request_timeout: u16If(v, o, have, 40),
       };
     },
     size: (x) =>
