@@ -14,6 +14,8 @@ import { registerVm } from "./commands/vm.ts";
 import { registerRing } from "./commands/ring.ts";
 import { registerDecode } from "./commands/decode.ts";
 import { registerServe } from "./commands/serve.ts";
+import { registerReplay } from "./commands/replay.ts";
+import { registerDiff } from "./commands/diff.ts";
 
 /** Builds the `ringside` program with every sub-command registered. */
 export function buildProgram(): Command<[], { debug?: true }> {
@@ -33,6 +35,8 @@ export function buildProgram(): Command<[], { debug?: true }> {
   registerRing(program);
   registerDecode(program);
   registerServe(program);
+  registerReplay(program);
+  registerDiff(program);
   return program;
 }
 

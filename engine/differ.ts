@@ -518,3 +518,86 @@ export function diffExchanges(
     equivalent: diverged === 0 && missingList.length === 0,
   };
 }
+
+function pairKey(req: FuseRequest): string {
+  const b = req.body as Record<string, unknown>;
+  const parts: string[] = [req.op];
+  for (const f of ["name", "oldname", "newname", "linkname"]) {
+    if (typeof b[f] === "string") parts.push(b[f] as string);
+  }
+  if (req.op === "READ" || req.op === "WRITE") parts.push(`${b.offset}+${b.size}`);
+  return parts.join("\0");
+}
+
+/**
+ * Pairs the exchanges of two recordings of one workload (two back-ends, two
+ * kernels, before and after a change) for {@linkcode diffExchanges}: each
+ * request of `a` with the first unpaired request of `b` of the same opcode and
+ * names (and offset and size for READ and WRITE) within `window` positions
+ * (default 256). Unpaired requests of `a` come out with no target reply and
+ * `skipped` set; the unpaired requests of `b` are returned apart.
+ */
+export function pairRecordings(
+  a: readonly DecodedLike[],
+  b: readonly DecodedLike[],
+  options: { window?: number } = {},
+): { exchanges: ReplayedExchange[]; unpairedB: DecodedLike[] } {
+  const window = options.window ?? 256;
+  const used = new Uint8Array(b.length);
+  let low = 0;
+  const exchanges: ReplayedExchange[] = [];
+  const t0a = a.length > 0 ? a[0].ex.time : 0n;
+  const t0b = b.length > 0 ? b[0].ex.time : 0n;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    while (low < b.length && used[low]) low++;
+    const key = pairKey(x.req);
+    let match = -1;
+    for (let j = low; j < Math.min(b.length, low + window); j++) {
+      if (!used[j] && pairKey(b[j].req) === key) {
+        match = j;
+        break;
+      }
+    }
+    const base = {
+      seq: x.ex.seq,
+      index: i,
+      recorded: x.req,
+      recordedReply: x.reply,
+      recordedReplyError: x.replyError,
+      recordedNs: Number(x.ex.time - t0a),
+    };
+    if (match < 0) {
+      exchanges.push({
+        ...base,
+        sent: null,
+        targetReply: null,
+        skipped: "not in the second capture",
+        issuedNs: 0,
+      });
+      continue;
+    }
+    used[match] = 1;
+    const y = b[match];
+    exchanges.push({
+      ...base,
+      sent: y.req,
+      targetReply: y.reply,
+      targetReplyError: y.replyError,
+      issuedNs: Number(y.ex.time - t0b),
+    });
+  }
+  return { exchanges, unpairedB: b.filter((_, j) => !used[j]) };
+}
+
+/** What {@linkcode pairRecordings} needs of a decoded exchange. */
+export interface DecodedLike {
+  /** Its recorded frame and time. */
+  ex: { seq: number; time: bigint };
+  /** The request. */
+  req: FuseRequest;
+  /** The reply, or null. */
+  reply: FuseReply | null;
+  /** Why the reply does not decode. */
+  replyError?: string;
+}

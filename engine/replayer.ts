@@ -195,6 +195,33 @@ function codecFromInit(
   };
 }
 
+/** A recorded exchange, decoded at the recording's protocol minor. */
+export interface DecodedExchange {
+  /** The exchange as recorded. */
+  ex: RecordedExchange;
+  /** The request. */
+  req: FuseRequest;
+  /** The reply, or null when none was recorded (or it does not decode). */
+  reply: FuseReply | null;
+  /** Why the reply does not decode, when it does not. */
+  replyError?: string;
+}
+
+/** Decodes recorded exchanges, learning the protocol minor from their INIT (`minor` until then, default 45). */
+export function decodeRecorded(
+  exchanges: readonly RecordedExchange[],
+  options: { minor?: number } = {},
+): DecodedExchange[] {
+  return decodeSteps(exchanges, options.minor ?? 45).steps.map((
+    { ex, req, reply, replyError },
+  ) => ({
+    ex,
+    req,
+    reply,
+    replyError,
+  }));
+}
+
 /** Decodes the recorded exchanges at the recorded minor (learnt from its INIT). */
 function decodeSteps(exchanges: readonly RecordedExchange[], minor: number): {
   steps: Step[];

@@ -1,0 +1,198 @@
+/**
+ * `ringside replay CAPTURE`: run a recorded session again against the engine
+ * serving a directory (`--dir`) or any vhost-user-fs back-end
+ * (`--target vhost-user:SOCKET`), and report every divergence.
+ *
+ * Initial state: when the capture names a snapshot (recorded with
+ * `--snapshot`), an empty `--dir` is filled from it and a non-empty one must
+ * match it (refused otherwise, unless `--force`). `--expect-final DIR`
+ * compares the final tree with DIR (for example the directory the recording
+ * ran on). Exit status 0 only when the replay is equivalent.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { UserError } from "../errors.ts";
+import { replay, type ReplayResult } from "../../engine/replayer.ts";
+import { diffExchanges } from "../../engine/differ.ts";
+import { compareTreeStates, type TreeDifference, treeState } from "../../engine/tree_state.ts";
+import type { SnapshotReference } from "../../engine/recorder.ts";
+import { loadCapture, openTarget } from "./_replay_io.ts";
+import { equivalent, type ReportInput, reportJson, reportLines } from "./_diff_report.ts";
+
+/** The flags of `ringside replay`. */
+export interface ReplayFlags {
+  /** Serve this directory with the engine in process. */
+  dir?: string;
+  /** `vhost-user:SOCKET`. */
+  target?: string;
+  /** The directory a vhost-user target serves (for the initial and final state). */
+  backendDir?: string;
+  /** `asap` or `original`. */
+  timing?: string;
+  /** Speed factor for original timing. */
+  speed?: string;
+  /** Requests in flight. */
+  concurrency?: string;
+  /** Compare times, inode numbers, generation, listing order. */
+  strict?: true;
+  /** Replay even when the directory does not match the capture's snapshot. */
+  force?: true;
+  /** Compare the final tree with this directory. */
+  expectFinal?: string;
+  /** Print JSON. */
+  json?: true;
+}
+
+function positive(flag: string, v: string | undefined, fallback: number, integer: boolean): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UserError(
+      `${flag} must be a positive ${integer ? "integer" : "number"}, got "${v}"`,
+      2,
+    );
+  }
+  return n;
+}
+
+interface SnapshotModule {
+  restore(snapshot: string, dir: string): Promise<unknown>;
+  verify(snapshot: string, dir: string): Promise<unknown[]>;
+}
+
+/** Brings `dir` to the capture's initial state, or checks it is there. */
+async function prepareState(
+  capture: string,
+  snapshot: SnapshotReference | undefined,
+  dir: string,
+  force: boolean,
+): Promise<string[]> {
+  if (snapshot === undefined) {
+    return [
+      "initial state: the capture names no snapshot; replaying against the directory as it is",
+    ];
+  }
+  const base = capture.includes("/") ? capture.slice(0, capture.lastIndexOf("/")) : ".";
+  const path = snapshot.path.startsWith("/") ? snapshot.path : `${base}/${snapshot.path}`;
+  let mod: SnapshotModule;
+  try {
+    const url = new URL("../../engine/snapshot.ts", import.meta.url).href;
+    mod = await import(url) as SnapshotModule;
+  } catch {
+    throw new UserError(
+      `${capture} names snapshot ${snapshot.path}, but this build has no snapshot support (engine/snapshot.ts)`,
+    );
+  }
+  let empty = true;
+  for await (const _ of Deno.readDir(dir)) {
+    empty = false;
+    break;
+  }
+  if (empty) {
+    await mod.restore(path, dir);
+    return [`initial state: restored snapshot ${snapshot.path} into ${dir}`];
+  }
+  const diffs = await mod.verify(path, dir);
+  if (diffs.length === 0) return [`initial state: ${dir} matches snapshot ${snapshot.path}`];
+  if (!force) {
+    throw new UserError(
+      `${dir} does not match the capture's snapshot ${snapshot.path} (${diffs.length} difference${
+        diffs.length === 1 ? "" : "s"
+      }, first: ${JSON.stringify(diffs[0])}); use an empty directory, or --force`,
+    );
+  }
+  return [
+    `initial state: ${dir} differs from snapshot ${snapshot.path} in ${diffs.length} ways (--force)`,
+  ];
+}
+
+/** Runs `ringside replay` and returns the report (printing is left to the caller). */
+export async function runReplay(
+  capture: string,
+  flags: ReplayFlags,
+): Promise<{ input: ReportInput; result: ReplayResult }> {
+  const timing = flags.timing ?? "asap";
+  if (timing !== "asap" && timing !== "original") {
+    throw new UserError(`--timing must be asap or original, got "${timing}"`, 2);
+  }
+  if (flags.speed !== undefined && timing !== "original") {
+    throw new UserError("--speed needs --timing original", 2);
+  }
+  const speed = positive("--speed", flags.speed, 1, false);
+  const concurrency = positive("--concurrency", flags.concurrency, 1, true);
+  if (flags.backendDir !== undefined && flags.target === undefined) {
+    throw new UserError("--backend-dir goes with --target (with --dir, the directory is known)", 2);
+  }
+  const loaded = await loadCapture(capture);
+  const stateDir = flags.dir ?? flags.backendDir;
+  const notes: string[] = [];
+  if (stateDir !== undefined) {
+    notes.push(...await prepareState(capture, loaded.snapshot, stateDir, flags.force === true));
+  } else if (loaded.snapshot !== undefined) {
+    notes.push(
+      `initial state: not checked (give --backend-dir for the directory the back-end serves)`,
+    );
+  }
+  if (loaded.unanswered > 0) notes.push(`the capture has ${loaded.unanswered} unanswered requests`);
+  const open = await openTarget({ dir: flags.dir, target: flags.target });
+  let result: ReplayResult;
+  try {
+    result = await replay(loaded.exchanges, open.target, {
+      timing,
+      speed,
+      concurrency,
+    });
+  } finally {
+    await open.close();
+  }
+  const report = diffExchanges(result.exchanges, { strict: flags.strict === true });
+  let final: TreeDifference[] | undefined;
+  if (flags.expectFinal !== undefined) {
+    if (stateDir === undefined) {
+      throw new UserError(
+        "--expect-final needs the target's directory (--dir or --backend-dir)",
+        2,
+      );
+    }
+    final = compareTreeStates(await treeState(flags.expectFinal), await treeState(stateDir));
+  }
+  const title =
+    `replay ${capture} → ${open.target.description}: ${loaded.exchanges.length} requests, ` +
+    `FUSE 7.${result.recordedMinor} recorded, 7.${result.targetMinor} negotiated, ` +
+    `${timing}${timing === "original" ? ` x${speed}` : ""}, concurrency ${concurrency}, ` +
+    `${(result.durationNs / 1e6).toFixed(1)} ms`;
+  return { input: { title, report, final, timing: result.timing, notes }, result };
+}
+
+/** Registers `replay` on `program`. */
+export function registerReplay(program: Command<[], { debug?: true }>): void {
+  program
+    .command("replay")
+    .description(
+      "run a captured session again against a directory (the engine) or a vhost-user back-end, " +
+        "and report every divergence",
+    )
+    .argument("<capture>", "capture file (pcapng, pcap or raw FUSE stream)")
+    .option("--dir <dir>", "serve this directory with the engine in process")
+    .option("--target <target>", "vhost-user:SOCKET: any vhost-user-fs back-end")
+    .option("--backend-dir <dir>", "the directory a --target back-end serves (initial/final state)")
+    .option("--timing <mode>", "asap (default) or original (recorded inter-arrival times)")
+    .option("--speed <x>", "with --timing original: play x times faster")
+    .option("--concurrency <n>", "requests in flight; independent requests run in parallel")
+    .option("--strict", "also compare inode numbers, times, generation and listing order")
+    .option("--force", "replay even when the directory does not match the capture's snapshot")
+    .option("--expect-final <dir>", "compare the final tree with this directory")
+    .option("--json", "print the report as JSON")
+    .action(async (capture, flags) => {
+      const { input } = await runReplay(capture, flags);
+      console.log(flags.json ? reportJson(input) : reportLines(input).join("\n"));
+      if (!equivalent(input)) {
+        throw new UserError(
+          `replay is not equivalent: ${input.report.diverged} diverged, ${input.report.missing} missing${
+            input.final !== undefined ? `, ${input.final.length} final-state differences` : ""
+          }`,
+        );
+      }
+    });
+}
