@@ -7,6 +7,16 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
+import { createDeviceQueue, createDriverQueue, GuestMemory } from "../../virtqueue/mod.ts";
+import { createPassthrough } from "../../engine/session.ts";
+import type { FuseServer } from "../../engine/types.ts";
+import { Recorder, RecordingServer } from "../../engine/recorder.ts";
+import { FuseScriptClient, runScriptedSession } from "../../engine/scripted_session.ts";
+import { engineTarget, replay } from "../../engine/replayer.ts";
+import { diffExchanges } from "../../engine/differ.ts";
+import { compareTreeStates, copyTree, treeState } from "../../engine/tree_state.ts";
+import { loadCapture } from "./_replay_io.ts";
+import { reportLines } from "./_diff_report.ts";
 import {
   encodeErrorReply,
   encodeReply,
@@ -232,12 +242,135 @@ export function runDemo(): string[] {
   return lines;
 }
 
+/** Options of {@linkcode runTour}. */
+export interface TourOptions {
+  /** Where to put the temporary copies and the capture (default: a fresh temporary directory, removed after). */
+  workDir?: string;
+  /** Keep the work directory (its path is printed). */
+  keep?: boolean;
+}
+
+const DEMO_TREE = new URL("../../testdata/demo-tree", import.meta.url).pathname;
+
+/**
+ * A FUSE request sender through real split rings in process: the driver side
+ * (as a guest's virtio-fs driver) adds each request and a writable buffer, the
+ * device side pops the chain, hands the bytes to `server` and writes the reply
+ * back, and the driver collects the used buffer.
+ */
+export function ringSender(server: FuseServer): {
+  send: (b: Uint8Array) => Promise<Uint8Array | null>;
+  chains: () => number;
+} {
+  const size = 4 << 20;
+  const mem = new GuestMemory([{ guestAddr: 0n, size, userAddr: 0n, bytes: new Uint8Array(size) }]);
+  const config = { size: 64, desc: 0x0n, driver: 0x400n, device: 0x1000n, eventIdx: true };
+  const driver = createDriverQueue("split", mem, config, {
+    buffers: { addr: 0x10000n, size: size - 0x10000 },
+  });
+  const device = createDeviceQueue("split", mem, config);
+  let chains = 0;
+  return {
+    chains: () => chains,
+    async send(request: Uint8Array): Promise<Uint8Array | null> {
+      const token = driver.add([request], [128 * 1024]);
+      if (token === null) throw new Error("demo ring full");
+      const chain = device.pop();
+      if (chain === null) throw new Error("the device saw no chain");
+      chains++;
+      const reply = await server.handle(chain.readAll());
+      device.push(chain, reply === null ? 0 : chain.write(reply));
+      const used = driver.takeUsed();
+      if (used.length !== 1 || used[0].token !== token) {
+        throw new Error("unexpected used ring state");
+      }
+      return used[0].len === 0 ? null : used[0].written.subarray(0, used[0].len);
+    },
+  };
+}
+
+/**
+ * The whole story on the built-in tree: serve a copy of testdata/demo-tree,
+ * drive a scripted guest session through split rings into the engine while
+ * recording it, replay the capture against a fresh copy (zero divergences),
+ * then against a copy with one file changed (the divergences that change
+ * explains). Returns the output lines.
+ */
+export async function runTour(
+  options: TourOptions = {},
+): Promise<{ lines: string[]; divergences: number[] }> {
+  const work = options.workDir ?? await Deno.makeTempDir({ prefix: "ringside-demo-" });
+  const lines: string[] = [];
+  const say = (l = "") => lines.push(l);
+  const divergences: number[] = [];
+  try {
+    const served = `${work}/served`;
+    const capture = `${work}/session.pcapng`;
+    await copyTree(DEMO_TREE, served);
+    say("ringside demo: record a guest session, replay it, diff it");
+    say();
+    say(
+      `1. serve a copy of testdata/demo-tree; a scripted guest drives FUSE requests through split rings`,
+    );
+    const recorder = Recorder.open(capture);
+    const server = new RecordingServer(createPassthrough(served), recorder, { channel: "vq1" });
+    const ring = ringSender(server);
+    const script = await runScriptedSession(new FuseScriptClient(ring.send));
+    await server.close();
+    for (const step of script.steps) say(`     guest$ ${step}`);
+    say(
+      `   ${script.requests} requests in ${ring.chains()} descriptor chains, recorded to ${capture}`,
+    );
+    say();
+    const loaded = await loadCapture(capture);
+    const replayInto = async (label: string, dir: string) => {
+      const result = await replay(loaded.exchanges, engineTarget(createPassthrough(dir)));
+      const report = diffExchanges(result.exchanges);
+      const final = compareTreeStates(await treeState(served), await treeState(dir));
+      divergences.push(report.divergences.length);
+      const lines = reportLines({ title: label, report, final }, { maxDivergences: 6 });
+      for (const l of lines) say(`   ${l}`);
+    };
+    const fresh = `${work}/fresh`;
+    await copyTree(DEMO_TREE, fresh);
+    say("2. replay the capture against a fresh copy of the tree");
+    await replayInto(`replay → fresh copy (${loaded.exchanges.length} requests)`, fresh);
+    say();
+    const changed = `${work}/changed`;
+    await copyTree(DEMO_TREE, changed);
+    await Deno.writeTextFile(`${changed}/src/main.c`, "int main(void) { return 42; }\n");
+    say("3. change src/main.c in another copy and replay again: replay finds exactly that");
+    await replayInto("replay → copy with src/main.c changed", changed);
+    say();
+    say(
+      options.keep
+        ? `kept ${work}: ringside decode ${capture}; ringside replay ${capture} --dir DIR`
+        : "ringside demo --keep keeps the capture to decode and replay yourself",
+    );
+  } finally {
+    if (!options.keep && options.workDir === undefined) {
+      await Deno.remove(work, { recursive: true });
+    }
+  }
+  return { lines, divergences };
+}
+
 /** Registers `demo` on `program`. */
 export function registerDemo(program: Command<[], { debug?: true }>): void {
   program
     .command("demo")
-    .description("the guided tour on a built-in default (for now: a scripted FUSE session decoded)")
-    .action(() => {
-      for (const line of runDemo()) console.log(line);
+    .description(
+      "the guided tour on a built-in default: record a guest session through split rings, " +
+        "replay it, diff it",
+    )
+    .option("--keep", "keep the temporary copies and the capture")
+    .option("--decode-only", "only show a scripted FUSE session decoded by the stream pairer")
+    .action(async (flags) => {
+      if (flags.decodeOnly) {
+        for (const line of runDemo()) console.log(line);
+        return;
+      }
+      const { lines } = await runTour({ keep: flags.keep === true });
+      for (const line of lines) console.log(line);
     });
 }
