@@ -1,0 +1,117 @@
+/**
+ * Replay of a recorded session through the vhost-user front-end, against the
+ * C virtiofsd and against ringside's own back-end (`ringside serve`), each
+ * serving a fresh copy of the tree the session was recorded on.
+ */
+import assert from "node:assert/strict";
+import { peerTest } from "../../testing/peers.ts";
+import { runTour } from "./demo.ts";
+import { runReplay } from "./replay.ts";
+import { copyTree } from "../../engine/tree_state.ts";
+
+const TREE = new URL("../../testdata/demo-tree", import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+function startBackend(kind: "virtiofsd" | "ringside", socket: string, dir: string, xattr: boolean) {
+  const cmd = kind === "virtiofsd"
+    ? new Deno.Command("/usr/lib/qemu/virtiofsd", {
+      args: [
+        `--socket-path=${socket}`,
+        "-o",
+        `source=${dir}`,
+        "-o",
+        "cache=none",
+        "-o",
+        xattr ? "xattr" : "no_xattr",
+      ],
+      stdout: "null",
+      stderr: "null",
+    })
+    : new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        MAIN,
+        "serve",
+        "--socket",
+        socket,
+        "--shared-dir",
+        dir,
+        "--cache",
+        "never",
+        ...(xattr ? ["--xattr"] : []),
+      ],
+      stdout: "null",
+      stderr: "null",
+    });
+  return cmd.spawn();
+}
+
+async function replayThrough(kind: "virtiofsd" | "ringside", xattr: boolean, concurrency: number) {
+  const work = await Deno.makeTempDir({ prefix: `ringside-replay-${kind}-` });
+  const child = { p: undefined as Deno.ChildProcess | undefined };
+  try {
+    await runTour({ workDir: work, keep: true }); // records session.pcapng, served/ is the recorded end state
+    const dir = `${work}/target`;
+    await copyTree(TREE, dir);
+    const socket = `${work}/fs.sock`;
+    child.p = startBackend(kind, socket, dir, xattr);
+    const { input } = await runReplay(`${work}/session.pcapng`, {
+      target: `vhost-user:${socket}`,
+      backendDir: dir,
+      expectFinal: `${work}/served`,
+      concurrency: String(concurrency),
+    });
+    return input;
+  } finally {
+    try {
+      child.p?.kill("SIGTERM");
+    } catch {
+      // virtiofsd leaves after its one front-end
+    }
+    await child.p?.status;
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+const XATTR_OFF = [
+  // both back-ends serve no extended attributes unless asked (virtiofsd -o xattr, ringside serve --xattr)
+  'SETXATTR name="user.ringside" size=4 error OK→ENOSYS',
+  'GETXATTR name="user.ringside" size=64 error OK→ENOSYS',
+  "LISTXATTR size=256 error OK→ENOSYS",
+];
+
+for (const kind of ["virtiofsd", "ringside"] as const) {
+  peerTest(
+    `replay through the front-end into ${kind}: completes; only the xattr ENOSYS divergences without xattr support`,
+    {
+      needs: ["virtiofsd"],
+    },
+    async () => {
+      const input = await replayThrough(kind, false, 1);
+      const seen = input.report.divergences.map((d) =>
+        `${d.op} ${d.args} ${d.field} ${d.expected}→${d.actual}`
+      );
+      assert.deepEqual(seen, XATTR_OFF);
+      assert.equal(input.report.missing, 0);
+      assert.deepEqual(
+        input.final,
+        [],
+        "the final tree is the recorded one (xattrs are not part of it)",
+      );
+    },
+  );
+
+  peerTest(
+    `replay through the front-end into ${kind} with xattrs on, 4 in flight: zero divergences`,
+    {
+      needs: ["virtiofsd"],
+    },
+    async () => {
+      const input = await replayThrough(kind, true, 4);
+      assert.deepEqual(input.report.divergences, []);
+      assert.equal(input.report.missing, 0);
+      assert.deepEqual(input.final, []);
+    },
+  );
+}
