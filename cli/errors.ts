@@ -15,3 +15,19 @@ export class UserError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/**
+ * Ends a command with a given exit status and nothing more printed: for
+ * commands whose status is a result (a guest command's status, a daemon's
+ * clean stop), not an error.
+ */
+export class ExitStatus extends Error {
+  /** The process exit status. */
+  readonly code: number;
+  /** Builds the signal for exit status `code`. */
+  constructor(code: number) {
+    super(`exit status ${code}`);
+    this.name = "ExitStatus";
+    this.code = code;
+  }
+}

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import denoJson from "../deno.json" with { type: "json" };
-import { UserError } from "./errors.ts";
+import { ExitStatus, UserError } from "./errors.ts";
 import { CodecError } from "../codecs/errors.ts";
 import { registerDecodeHex } from "./commands/decode_hex.ts";
 import { registerDemo } from "./commands/demo.ts";
@@ -17,6 +17,7 @@ import { registerCheck } from "./commands/check.ts";
 import { registerReport } from "./commands/report.ts";
 import { registerDecode } from "./commands/decode.ts";
 import { registerServe } from "./commands/serve.ts";
+import { registerMount } from "./commands/mount.ts";
 import { registerReplay } from "./commands/replay.ts";
 import { registerDiff } from "./commands/diff.ts";
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command<[], { debug?: true }> {
   registerReport(program);
   registerDecode(program);
   registerServe(program);
+  registerMount(program);
   registerReplay(program);
   registerDiff(program);
   return program;
@@ -55,6 +57,7 @@ export async function main(args: string[]): Promise<number> {
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (e) {
+    if (e instanceof ExitStatus) return e.code;
     if (e instanceof CommanderError) {
       // commander already printed help, version or the usage error
       return e.exitCode === 0 ? 0 : 2;

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { UserError } from "../errors.ts";
+import { ExitStatus, UserError } from "../errors.ts";
 import {
   ensureGuestImage,
   EXIT_HARNESS,
@@ -197,6 +197,6 @@ export function registerVm(program: Command<[], { debug?: true }>): void {
       const plan = parseVmArgs(flags as VmFlags, operands);
       const code = await runVm(plan);
       // the guest command's status is ringside's status; nothing more to print
-      if (code !== 0) Deno.exit(code);
+      if (code !== 0) throw new ExitStatus(code);
     });
 }
