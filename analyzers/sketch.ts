@@ -224,6 +224,12 @@ export class SpaceSaving<K> {
 /** How a {@linkcode TimeSeries} column combines values that fall in the same bucket. */
 export type Combine = "sum" | "max";
 
+/** A column of a {@linkcode TimeSeries} (opaque). */
+export interface SeriesColumn {
+  /** How the column combines values. */
+  readonly combine: Combine;
+}
+
 /** A time-bucketed series as returned by {@linkcode TimeSeries.snapshot}. */
 export interface SeriesSnapshot {
   /** Start of the first bucket, ns since the epoch (as a number: plots need no more precision). */
@@ -255,17 +261,34 @@ export class TimeSeries {
 
   /** Adds `value` to column `name` at time `tsNs` (combined by `combine`, fixed at first use). */
   add(name: string, tsNs: number, value: number, combine: Combine = "sum"): void {
-    const i = this.#index(tsNs);
+    this.addAt(this.column(name, combine), this.bucket(tsNs), value);
+  }
+
+  /** The column `name` (created with `combine` on first use), for {@linkcode TimeSeries.addAt}. */
+  column(name: string, combine: Combine = "sum"): SeriesColumn {
     let col = this.#cols.get(name);
     if (col === undefined) {
       col = { combine, values: new Float64Array(this.#max) };
       this.#cols.set(name, col);
     }
-    if (col.combine === "sum") col.values[i] += value;
-    else if (value > col.values[i]) col.values[i] = value;
+    return col;
+  }
+
+  /**
+   * Adds `value` to `col` in bucket `i` (from {@linkcode TimeSeries.bucket};
+   * valid until the next `bucket` call, which may widen the buckets).
+   */
+  addAt(col: SeriesColumn, i: number, value: number): void {
+    const c = col as { combine: Combine; values: Float64Array };
+    if (c.combine === "sum") c.values[i] += value;
+    else if (value > c.values[i]) c.values[i] = value;
   }
 
   /** Bucket index of `tsNs`, widening the buckets as needed (times before the start go to 0). */
+  bucket(tsNs: number): number {
+    return this.#index(tsNs);
+  }
+
   #index(tsNs: number): number {
     if (this.#start === undefined) this.#start = tsNs;
     let i = Math.floor((tsNs - this.#start) / this.#width);

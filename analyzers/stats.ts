@@ -37,6 +37,7 @@ import {
   type HistogramBucket,
   type HistogramSummary,
   LogHistogram,
+  type SeriesColumn,
   type SeriesSnapshot,
   SpaceSaving,
   TimeSeries,
@@ -281,9 +282,13 @@ function entryName(req: FuseRequest): string | undefined {
   }
 }
 
+const VQ_LABELS: string[] = [];
+
 /** Queue label of an event: `vq<N>` for a virtqueue, else the channel name. */
 export function queueLabel(ev: CaptureEvent): string {
-  return ev.queue !== undefined ? `vq${ev.queue}` : ev.channel;
+  const q = ev.queue;
+  if (q === undefined) return ev.channel;
+  return VQ_LABELS[q] ??= `vq${q}`;
 }
 
 /** Entry (nodeid) a successful reply hands out, or undefined. */
@@ -332,7 +337,13 @@ export class StatsAnalyzer {
     errors: number;
     errnos: Map<string, number>;
     latency: LogHistogram;
+    column: SeriesColumn;
   }>();
+  #depthColumns = new Map<string, SeriesColumn>();
+  #opsColumn: SeriesColumn;
+  #errorsColumn: SeriesColumn;
+  #readColumn: SeriesColumn;
+  #writeColumn: SeriesColumn;
   #all = new LogHistogram();
   #series: TimeSeries;
   #inflight: BoundedMap<bigint, InFlight>;
@@ -359,6 +370,19 @@ export class StatsAnalyzer {
     this.#byOps = new SpaceSaving(Math.max(64, this.#top * 8));
     this.#byBytes = new SpaceSaving(Math.max(64, this.#top * 8));
     this.#nodes.set(1n, { parent: 0n, name: "", nlookup: 0 });
+    this.#opsColumn = this.#series.column("ops");
+    this.#errorsColumn = this.#series.column("errors");
+    this.#readColumn = this.#series.column("read_bytes");
+    this.#writeColumn = this.#series.column("write_bytes");
+  }
+
+  #depthColumn(queue: string): SeriesColumn {
+    let c = this.#depthColumns.get(queue);
+    if (c === undefined) {
+      c = this.#series.column(`inflight:${queue}`, "max");
+      this.#depthColumns.set(queue, c);
+    }
+    return c;
   }
 
   /** Takes one event (in capture order). */
@@ -402,6 +426,7 @@ export class StatsAnalyzer {
         errors: 0,
         errnos: new Map(),
         latency: new LogHistogram(),
+        column: this.#series.column(`op:${op}`),
       };
       this.#ops.set(opcode, s);
     }
@@ -411,9 +436,11 @@ export class StatsAnalyzer {
   #request(ev: CaptureEvent, ts: number): void {
     const f = ev.fuse!;
     this.#requests++;
-    this.#opStats(f.opcode, f.op).requests++;
-    this.#series.add("ops", ts, 1);
-    this.#series.add(`op:${f.op}`, ts, 1);
+    const s = this.#opStats(f.opcode, f.op);
+    s.requests++;
+    const bucket = this.#series.bucket(ts);
+    this.#series.addAt(this.#opsColumn, bucket, 1);
+    this.#series.addAt(s.column, bucket, 1);
     const nodeid = f.nodeid ?? 0n;
     if (nodeid !== 0n) this.#byOps.add(nodeid);
     const req = f.request;
@@ -457,7 +484,7 @@ export class StatsAnalyzer {
     if (this.#inflight.overflow === before) {
       const d = (this.#depth.get(queue) ?? 0) + 1;
       this.#depth.set(queue, d);
-      this.#series.add(`inflight:${queue}`, ts, d, "max");
+      this.#series.addAt(this.#depthColumn(queue), bucket, d);
     }
   }
 
@@ -486,12 +513,13 @@ export class StatsAnalyzer {
   #reply(ev: CaptureEvent, ts: number): void {
     const f = ev.fuse!;
     this.#replies++;
+    const bucket = this.#series.bucket(ts);
     const pending = this.#inflight.get(f.unique);
     if (pending !== undefined) {
       this.#inflight.delete(f.unique);
       const d = Math.max(0, (this.#depth.get(pending.queue) ?? 1) - 1);
       this.#depth.set(pending.queue, d);
-      this.#series.add(`inflight:${pending.queue}`, ts, d, "max");
+      this.#series.addAt(this.#depthColumn(pending.queue), bucket, d);
     }
     if (f.request_frame === undefined) return; // unpaired: check reports it
     const s = this.#opStats(f.opcode, f.op);
@@ -507,7 +535,7 @@ export class StatsAnalyzer {
       s.errors++;
       const name = errorName(error);
       s.errnos.set(name, (s.errnos.get(name) ?? 0) + 1);
-      this.#series.add("errors", ts, 1);
+      this.#series.addAt(this.#errorsColumn, bucket, 1);
       if (f.opcode === Opcode.INIT && this.#init !== undefined) this.#init.error = name;
       return;
     }
@@ -518,14 +546,14 @@ export class StatsAnalyzer {
       case "READ": {
         const n = reply.body.data.length;
         this.#bytesRead += n;
-        this.#series.add("read_bytes", ts, n);
+        this.#series.addAt(this.#readColumn, bucket, n);
         if (nodeid !== 0n) this.#byBytes.add(nodeid, n);
         break;
       }
       case "WRITE": {
         const n = reply.body.size;
         this.#bytesWritten += n;
-        this.#series.add("write_bytes", ts, n);
+        this.#series.addAt(this.#writeColumn, bucket, n);
         if (nodeid !== 0n) this.#byBytes.add(nodeid, n);
         break;
       }
