@@ -34,6 +34,7 @@ import {
   type ChainSummary,
   encodeRecordPrefix,
   PcapngWriter,
+  RECORD_KIND_CODES,
   recordDirection,
   type RecordHeader,
   type RecordKind,
@@ -102,6 +103,13 @@ export function nowNs(): bigint {
 }
 
 const FUSE_INIT = 26;
+const TWO32 = 0x1_0000_0000;
+// the epoch offset of performance.now(), split into u32 halves so the hot path needs no BigInt
+const originHi = Number(timeOriginNs >> 32n);
+const originLo = Number(timeOriginNs & 0xffffffffn);
+const BLOCK_ENHANCED_PACKET = 6;
+const OPT_EPB_FLAGS = 2;
+const DEFAULT_FLUSH_BYTES = 256 * 1024;
 
 /**
  * Writes a pcapng capture of one session. Channels are added on first use
@@ -109,7 +117,16 @@ const FUSE_INIT = 26;
  * the write buffer at once, so callers may reuse their buffers.
  */
 export class Recorder {
+  /** Section and interface blocks only; packets are encoded below into `#buf`. */
   #writer: PcapngWriter;
+  #sink: (chunk: Uint8Array) => void;
+  /** True when the sink consumes a chunk before returning (a file): `#buf` is then reused. */
+  #sinkBorrows = false;
+  #buf: Uint8Array;
+  #view: DataView;
+  #pos = 0;
+  #written = 0;
+  #flushBytes: number;
   #channels = new Map<string, number>();
   #flushMs: number;
   #lastFlush = performance.now();
@@ -121,22 +138,26 @@ export class Recorder {
   #initUnique = -1n;
   #initMinor = 0;
   /** Cached record prefixes by kind, queue and minor: the common case builds none. */
-  #prefixes = new Map<string, Uint8Array>();
+  #prefixes = new Map<number, Uint8Array>();
 
   /**
-   * Builds a recorder that hands whole blocks to `sink` (the sink owns each
-   * chunk). {@linkcode Recorder.open} writes to a file.
+   * Builds a recorder that hands whole blocks to `sink`, which owns each
+   * chunk it is given. {@linkcode Recorder.open} writes to a file.
    */
   constructor(sink: (chunk: Uint8Array) => void, options: RecorderOptions = {}) {
+    this.#sink = sink;
     this.#flushMs = options.flushMs ?? 200;
+    this.#flushBytes = Math.max(4096, options.flushBytes ?? DEFAULT_FLUSH_BYTES);
+    this.#buf = new Uint8Array(this.#flushBytes + 64 * 1024);
+    this.#view = new DataView(this.#buf.buffer);
     const comments: string[] = [];
     if (options.comment !== undefined) comments.push(options.comment);
     if (options.snapshot !== undefined) comments.push(snapshotComment(options.snapshot));
-    this.#writer = new PcapngWriter(sink, {
+    // the writer's blocks (whole, one chunk each) are appended to our buffer
+    this.#writer = new PcapngWriter((block) => this.#append(block), {
       userappl: options.userappl ?? "ringside",
       os: Deno.build.os,
       comment: comments.length > 0 ? comments.join("\n") : undefined,
-      bufferBytes: options.flushBytes ?? 256 * 1024,
     });
     if (this.#flushMs > 0 && Number.isFinite(this.#flushMs)) {
       const timer = setInterval(() => this.#tick(), this.#flushMs);
@@ -153,7 +174,8 @@ export class Recorder {
       while (p < chunk.length) p += file.writeSync(chunk.subarray(p));
     };
     const r = new Recorder(sink, options);
-    r.#writer.flush(); // the section header is on disk at once
+    r.#sinkBorrows = true;
+    r.flush(); // the section header is on disk at once
     r.#closeSink = () => file.close();
     return r;
   }
@@ -165,12 +187,12 @@ export class Recorder {
 
   /** Bytes handed to the file so far. */
   get bytesWritten(): number {
-    return this.#writer.bytesWritten;
+    return this.#written;
   }
 
   /** Bytes written into blocks but not yet to the file. */
   get bufferedBytes(): number {
-    return this.#writer.bufferedBytes;
+    return this.#pos;
   }
 
   /** The FUSE minor the recorded INIT exchange settled (0 before it). */
@@ -238,8 +260,12 @@ export class Recorder {
 
   /** Writes everything held in memory. */
   flush(): void {
-    this.#writer.flush();
     this.#lastFlush = performance.now();
+    if (this.#pos === 0) return;
+    const n = this.#pos;
+    this.#pos = 0;
+    this.#written += n;
+    this.#sink(this.#sinkBorrows ? this.#buf.subarray(0, n) : this.#buf.slice(0, n));
   }
 
   /** Flushes, stops the timer and closes the file (idempotent). */
@@ -252,7 +278,68 @@ export class Recorder {
   }
 
   #tick(): void {
-    if (!this.#closed && this.#writer.bufferedBytes > 0) this.flush();
+    if (!this.#closed && this.#pos > 0) this.flush();
+  }
+
+  /** Appends a whole block from the section/interface writer. */
+  #append(block: Uint8Array): void {
+    this.#reserve(block.length);
+    this.#buf.set(block, this.#pos);
+    this.#pos += block.length;
+  }
+
+  /** Makes room for `n` bytes at `#pos`, flushing (and growing for an outsize block). */
+  #reserve(n: number): void {
+    if (this.#pos + n <= this.#buf.length) return;
+    this.flush();
+    if (n > this.#buf.length) {
+      this.#buf = new Uint8Array(n + 64 * 1024);
+      this.#view = new DataView(this.#buf.buffer);
+    }
+  }
+
+  /**
+   * One Enhanced Packet Block (pcapng section 4.3) straight into the reused
+   * buffer: the writer's own path allocates per flush, which costs more than
+   * the copy itself at FUSE message rates.
+   */
+  #packet(
+    iface: number,
+    hi: number,
+    lo: number,
+    prefix: Uint8Array,
+    payload: Uint8Array,
+    direction: number,
+  ): void {
+    if (iface < 0 || iface >= this.#writer.interfaceCount) {
+      throw new RangeError(
+        `interface ${iface} was not added (there are ${this.#writer.interfaceCount})`,
+      );
+    }
+    const len = prefix.length + payload.length;
+    const padded = (len + 3) & ~3;
+    const total = 28 + padded + 12 + 4;
+    this.#reserve(total);
+    const p = this.#pos;
+    const v = this.#view;
+    const b = this.#buf;
+    v.setUint32(p, BLOCK_ENHANCED_PACKET, true);
+    v.setUint32(p + 4, total, true);
+    v.setUint32(p + 8, iface, true);
+    v.setUint32(p + 12, hi, true);
+    v.setUint32(p + 16, lo, true);
+    v.setUint32(p + 20, len, true);
+    v.setUint32(p + 24, len, true);
+    b.set(prefix, p + 28);
+    b.set(payload, p + 28 + prefix.length);
+    for (let q = p + 28 + len; q < p + 28 + padded; q++) b[q] = 0;
+    const o = p + 28 + padded;
+    v.setUint32(o, OPT_EPB_FLAGS | (4 << 16), true);
+    v.setUint32(o + 4, direction, true);
+    v.setUint32(o + 8, 0, true); // opt_endofopt
+    v.setUint32(o + 12, total, true);
+    this.#pos = p + total;
+    if (this.#pos >= this.#flushBytes) this.flush();
   }
 
   #put(channel: number, kind: RecordKind, payload: Uint8Array, meta: RecordMeta, fdCount = 0) {
@@ -260,7 +347,8 @@ export class Recorder {
     const fuseMinor = kind.startsWith("fuse_") && this.#minor > 0 ? this.#minor : undefined;
     let prefix: Uint8Array;
     if (meta.chain === undefined && meta.flags === undefined && fdCount === 0) {
-      const key = `${kind}/${meta.queue ?? -1}/${fuseMinor ?? 0}`;
+      const key = RECORD_KIND_CODES[kind] * 0x1_0000_0000 + (meta.queue ?? 0xffff) * 0x10000 +
+        (fuseMinor ?? 0);
       let p = this.#prefixes.get(key);
       if (p === undefined) {
         p = encodeRecordPrefix({ kind, queue: meta.queue, fuseMinor });
@@ -278,13 +366,20 @@ export class Recorder {
       };
       prefix = encodeRecordPrefix(h);
     }
-    this.#writer.writePacket(channel, {
-      timestampNs: meta.timeNs ?? nowNs(),
-      data: [prefix, payload],
-      direction: recordDirection(kind),
-    });
-    this.#records++;
     const now = performance.now();
+    let hi: number;
+    let lo: number;
+    if (meta.timeNs === undefined) {
+      lo = originLo + Math.round(now * 1e6);
+      hi = originHi + Math.floor(lo / TWO32);
+      lo %= TWO32;
+    } else {
+      const t = BigInt.asUintN(64, meta.timeNs);
+      hi = Number(t >> 32n);
+      lo = Number(t & 0xffffffffn);
+    }
+    this.#packet(channel, hi, lo, prefix, payload, recordDirection(kind) === "inbound" ? 1 : 2);
+    this.#records++;
     if (now - this.#lastFlush >= this.#flushMs) this.flush();
   }
 }
