@@ -53,6 +53,8 @@ export interface RecorderOptions {
   comment?: string;
   /** The `--snapshot` sidecar this capture starts from: written to the section comment. */
   snapshot?: SnapshotReference;
+  /** Append a new section to an existing file instead of truncating it ({@linkcode Recorder.open}). */
+  append?: boolean;
 }
 
 /** How a capture names the snapshot of the directory it starts from. */
@@ -166,9 +168,14 @@ export class Recorder {
     }
   }
 
-  /** Opens (truncates) `path` and records to it with synchronous whole-block writes. */
+  /**
+   * Opens (truncates, or with `append` extends by a new section) `path` and
+   * records to it with synchronous whole-block writes.
+   */
   static open(path: string | URL, options: RecorderOptions = {}): Recorder {
-    const file = Deno.openSync(path, { write: true, create: true, truncate: true });
+    const file = options.append
+      ? Deno.openSync(path, { write: true, create: true, append: true })
+      : Deno.openSync(path, { write: true, create: true, truncate: true });
     const sink = (chunk: Uint8Array) => {
       let p = 0;
       while (p < chunk.length) p += file.writeSync(chunk.subarray(p));
@@ -494,13 +501,16 @@ export interface RecordingOptions extends RecorderOptions {
 
 /** Recorders open in this thread, by path: sessions of one transport share a file. */
 const openRecorders = new Map<string, { recorder: Recorder; users: number }>();
+/** Paths this thread has recorded to: a later session appends a section instead of truncating. */
+const usedPaths = new Set<string>();
 
 /**
  * Builds the server `inner` describes and wraps it in a
  * {@linkcode RecordingServer} writing to `options.path`: the factory a
  * transport's Worker calls through {@linkcode recordingServerSpec}. Several
  * sessions in one thread (a Unix socket's connections) share the file; it
- * closes when the last one does.
+ * closes when the last one does, and a later session (the next guest)
+ * appends a new pcapng section to it.
  */
 export async function createRecordingServer(
   inner: InnerServerSpec,
@@ -515,7 +525,9 @@ export async function createRecordingServer(
   let entry = openRecorders.get(options.path);
   if (entry === undefined) {
     const { path: _p, channel: _c, description: _d, ...recorderOptions } = options;
-    entry = { recorder: Recorder.open(options.path, recorderOptions), users: 0 };
+    const append = usedPaths.has(options.path);
+    usedPaths.add(options.path);
+    entry = { recorder: Recorder.open(options.path, { ...recorderOptions, append }), users: 0 };
     openRecorders.set(options.path, entry);
   }
   entry.users++;

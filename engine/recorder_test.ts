@@ -253,3 +253,45 @@ Deno.test("recorder: the snapshot reference round-trips through the section comm
   assert.deepEqual(parseSnapshotComment(shb.comment), ref);
   await Promise.resolve();
 });
+
+Deno.test("recorder: a later session on the same path appends a section", async () => {
+  const share = await Deno.makeTempDir();
+  const out = `${share}.pcapng`;
+  try {
+    const inner = {
+      module: new URL("./mod.ts", import.meta.url).href,
+      factory: "createPassthrough",
+      args: [share, {}],
+    };
+    for (let guest = 0; guest < 2; guest++) {
+      const s = await createRecordingServer(inner, { path: out, channel: "virtio-fs" });
+      await s.handle(encodeRequest(init(1n)));
+      await s.close();
+    }
+    const r = new CaptureReader();
+    r.push(await Deno.readFile(out));
+    r.end();
+    const kinds: string[] = [];
+    for (let b = r.next(); b !== undefined; b = r.next()) kinds.push(b.kind);
+    assert.deepEqual(kinds, [
+      "section",
+      "interface",
+      "packet",
+      "packet",
+      "section",
+      "interface",
+      "packet",
+      "packet",
+    ]);
+    const { events: evs } = await events(out);
+    assert.deepEqual(evs.map((e) => `${e.channel} ${e.kind} ${e.fuse?.op}`), [
+      "virtio-fs fuse_request INIT",
+      "virtio-fs fuse_reply INIT",
+      "virtio-fs fuse_request INIT",
+      "virtio-fs fuse_reply INIT",
+    ]);
+  } finally {
+    await Deno.remove(share, { recursive: true });
+    await Deno.remove(out).catch(() => {});
+  }
+});

@@ -553,3 +553,16 @@ export async function verifySnapshot(
   }
   return out;
 }
+
+/**
+ * Takes the `--snapshot` of `sharedDir` for the capture at `capturePath`
+ * (into `capturePath.snapshot/`) and returns the reference the capture's
+ * section comment carries.
+ */
+export async function snapshotForCapture(
+  sharedDir: string,
+  capturePath: string,
+): Promise<{ path: string; manifestSha256: string }> {
+  const snap = await takeSnapshot(sharedDir, `${capturePath}.snapshot`);
+  return { path: snap.relativePath(capturePath), manifestSha256: snap.manifestSha256 };
+}
