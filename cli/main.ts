@@ -20,6 +20,7 @@ import { registerServe } from "./commands/serve.ts";
 import { registerMount } from "./commands/mount.ts";
 import { registerReplay } from "./commands/replay.ts";
 import { registerDiff } from "./commands/diff.ts";
+import { registerBenchBackend } from "./commands/bench_backend.ts";
 
 /** Builds the `ringside` program with every sub-command registered. */
 export function buildProgram(): Command<[], { debug?: true }> {
@@ -45,6 +46,7 @@ export function buildProgram(): Command<[], { debug?: true }> {
   registerMount(program);
   registerReplay(program);
   registerDiff(program);
+  registerBenchBackend(program);
   return program;
 }
 

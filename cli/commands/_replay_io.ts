@@ -243,6 +243,11 @@ export class VhostUserTarget implements ReplayTarget {
     }
   }
 
+  /** The request queue (1), for callers that drive it synchronously (bench-backend). */
+  get requestQueue(): FrontendQueue {
+    return this.#queues[1];
+  }
+
   /** Closes the connection. */
   close(): void {
     this.#fe.close();
