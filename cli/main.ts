@@ -33,7 +33,10 @@ export function buildProgram(): Command<[], { debug?: true }> {
     .version(denoJson.version, "-V, --version", "print the ringside version")
     .option("--debug", "show stack traces for errors")
     .showHelpAfterError("(run with --help for usage)")
-    .configureHelp({ sortSubcommands: true });
+    .configureHelp({ sortSubcommands: true })
+    // set before the sub-commands are added so that they inherit it: usage
+    // errors anywhere end in main() with exit status 2, never process.exit
+    .exitOverride();
   registerDecodeHex(program);
   registerDemo(program);
   registerVm(program);
@@ -53,7 +56,6 @@ export function buildProgram(): Command<[], { debug?: true }> {
 /** Runs the CLI with `args`; returns the exit code instead of exiting. */
 export async function main(args: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
   const debug = args.includes("--debug");
   try {
     await program.parseAsync(args, { from: "user" });
