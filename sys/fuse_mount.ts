@@ -15,6 +15,9 @@ const libc = openLibc(
     write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
     poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
     mount: { parameters: ["buffer", "buffer", "buffer", "u64", "pointer"], result: "i32" },
+    open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+    dup2: { parameters: ["i32", "i32"], result: "i32" },
+    close: { parameters: ["i32"], result: "i32" },
   } as const,
 );
 
@@ -69,4 +72,36 @@ export function ensureFusectl(): boolean {
   }
   const r = libc.mount(cstr("fusectl"), cstr(dir), cstr("fusectl"), 0n, null);
   return r === 0 || errno() === 16; // EBUSY: already mounted
+}
+
+/**
+ * Points stdin, stdout and stderr at /dev/null, as a daemon does once it has
+ * started, together with every other descriptor of this process that refers to
+ * the same pipe or socket (the runtime keeps duplicates of its stdio): a
+ * background server must not hold its starter's pipes open, nor die writing
+ * to them once the starter is gone.
+ */
+export function detachStdio(): void {
+  const link = (fd: string) => {
+    try {
+      return Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return undefined;
+    }
+  };
+  const stdio = new Set(
+    ["0", "1", "2"].map(link).filter((l): l is string =>
+      l !== undefined && (l.startsWith("pipe:") || l.startsWith("socket:"))
+    ),
+  );
+  const targets = [0, 1, 2];
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(e.name);
+    const l = link(e.name);
+    if (fd > 2 && l !== undefined && stdio.has(l)) targets.push(fd);
+  }
+  const fd = libc.open(cstr("/dev/null"), 2, /* O_RDWR */ 0);
+  if (fd < 0) throw new SysError("open", errno(), "/dev/null");
+  for (const target of targets) libc.dup2(fd, target);
+  if (!targets.includes(fd)) libc.close(fd);
 }

@@ -9,6 +9,9 @@ import type { Command } from "@commander-js/extra-typings";
 import { UserError } from "../errors.ts";
 import { startVhostUserBackend } from "../../transports/vhost_user/mod.ts";
 import { parseServeUnixArgs, runServeUnix } from "./serve_unix.ts";
+import { passthroughSpec } from "../../transports/mod.ts";
+import { recordingServerSpec } from "../../engine/recorder.ts";
+import { snapshotForCapture } from "../../engine/snapshot.ts";
 
 /** The options `ringside serve` accepts, as commander parses them. */
 export interface ServeFlags {
@@ -23,6 +26,8 @@ export interface ServeFlags {
   queues?: string;
   tag?: string;
   packed?: boolean;
+  record?: string;
+  snapshot?: true;
 }
 
 /** What {@linkcode parseServeArgs} makes of the flags. */
@@ -44,6 +49,8 @@ export interface ServePlan {
   queues: number;
   /** Offer packed rings. */
   packed: boolean;
+  /** `--record FILE`, and whether to take a `--snapshot` first. */
+  record?: { path: string; snapshot: boolean };
 }
 
 function usage(message: string): UserError {
@@ -59,6 +66,7 @@ export function parseServeArgs(flags: ServeFlags): ServePlan {
   const socket = flags.socket ?? flags.socketPath;
   if (socket === undefined) throw usage("--socket PATH is required");
   if (flags.sharedDir === undefined) throw usage("--shared-dir DIR is required");
+  if (flags.snapshot && flags.record === undefined) throw usage("--snapshot needs --record FILE");
   const cacheWord = flags.cache ?? "auto";
   const cache = cacheWord === "none" ? "never" : cacheWord;
   if (cache !== "never" && cache !== "auto" && cache !== "always") {
@@ -87,6 +95,9 @@ export function parseServeArgs(flags: ServeFlags): ServePlan {
     },
     queues,
     packed: flags.packed ?? true,
+    record: flags.record === undefined
+      ? undefined
+      : { path: flags.record, snapshot: flags.snapshot ?? false },
   };
 }
 
@@ -94,7 +105,19 @@ export function parseServeArgs(flags: ServeFlags): ServePlan {
 export async function runServe(plan: ServePlan): Promise<number> {
   let backend;
   try {
+    const server = plan.record === undefined ? undefined : recordingServerSpec(
+      passthroughSpec(plan.sharedDir, plan.passthrough),
+      {
+        path: plan.record.path,
+        channel: "virtio-fs",
+        description: "FUSE requests and replies of every virtqueue",
+        snapshot: plan.record.snapshot
+          ? await snapshotForCapture(plan.sharedDir, plan.record.path)
+          : undefined,
+      },
+    );
     backend = await startVhostUserBackend(plan.socket, plan.sharedDir, {
+      server,
       passthrough: plan.passthrough,
       queues: plan.queues,
       packed: plan.packed,
@@ -144,6 +167,8 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     .option("--queues <n>", "request queues besides the hiprio queue (default 1)")
     .option("--tag <tag>", "accepted for virtiofsd compatibility; QEMU's tag= names the mount")
     .option("--no-packed", "do not offer packed virtqueues")
+    .option("--record <file>", "vhost-user: record every FUSE exchange to FILE (pcapng)")
+    .option("--snapshot", "with --record: store the shared directory first in FILE.snapshot/")
     .option("--forget-reply <mode>", "unix: header (default, what Renode waits for) or none")
     .addHelpText(
       "after",

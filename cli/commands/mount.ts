@@ -1,0 +1,218 @@
+/**
+ * `ringside mount SHARED MOUNTPOINT`: serve a host directory to the host
+ * kernel through /dev/fuse, with the engine's passthrough server in a reader
+ * Worker. It serves until unmounted (`umount MOUNTPOINT` from anywhere), or
+ * until SIGINT/SIGTERM, which unmount it (lazily when busy: a second signal
+ * aborts the connection). Without `--foreground` it starts itself in the
+ * background and returns once the mount is up.
+ *
+ * Mount options: nosuid, nodev, `default_permissions` and `allow_other`. The
+ * engine creates files as the calling user; `default_permissions` makes the
+ * kernel check access from the inode's owner and mode with the caller's
+ * complete credentials (supplementary groups too), as on a local file system,
+ * and `allow_other` lets users other than root use the mount at all.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { UserError } from "../errors.ts";
+import { type DevFuseMount, mountDevFuse, passthroughSpec } from "../../transports/mod.ts";
+import { SysError } from "../../sys/libc.ts";
+import { detachStdio } from "../../sys/fuse_mount.ts";
+
+/** The options `ringside mount` accepts, as commander parses them. */
+export interface MountFlags {
+  cache?: string;
+  readonly?: true;
+  xattr?: true;
+  writeback?: true;
+  foreground?: true;
+}
+
+/** What {@linkcode parseMountArgs} makes of the operands and flags. */
+export interface MountPlan {
+  /** The host directory to serve. */
+  sharedDir: string;
+  /** Where to mount it. */
+  mountpoint: string;
+  /** Passthrough options. */
+  passthrough: {
+    cache: "never" | "auto" | "always";
+    readonly: boolean;
+    xattr: boolean;
+    writeback: boolean;
+  };
+  /** Stay attached to the terminal. */
+  foreground: boolean;
+}
+
+function usage(message: string): UserError {
+  return new UserError(`mount: ${message}`, 2);
+}
+
+function directory(path: string, what: string): void {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(path);
+  } catch {
+    throw new UserError(`mount: ${what} ${path} does not exist`);
+  }
+  if (!st.isDirectory) throw new UserError(`mount: ${what} ${path} is not a directory`);
+}
+
+/**
+ * Checks operands, flags and the machine (root, /dev/fuse, both directories)
+ * and turns them into a plan; throws a one-line {@linkcode UserError}.
+ */
+export function parseMountArgs(
+  sharedDir: string,
+  mountpoint: string,
+  flags: MountFlags,
+): MountPlan {
+  const cacheWord = flags.cache ?? "auto";
+  const cache = cacheWord === "none" ? "never" : cacheWord;
+  if (cache !== "never" && cache !== "auto" && cache !== "always") {
+    throw usage(`--cache must be never, auto or always, not ${cacheWord}`);
+  }
+  directory(sharedDir, "shared directory");
+  directory(mountpoint, "mountpoint");
+  if (Deno.uid() !== 0) throw new UserError("mount: mounting a FUSE file system needs root");
+  try {
+    Deno.statSync("/dev/fuse");
+  } catch {
+    throw new UserError("mount: /dev/fuse does not exist (is the fuse module loaded?)");
+  }
+  return {
+    sharedDir,
+    mountpoint,
+    passthrough: {
+      cache,
+      readonly: flags.readonly ?? false,
+      xattr: flags.xattr ?? false,
+      writeback: flags.writeback ?? false,
+    },
+    foreground: flags.foreground ?? false,
+  };
+}
+
+/** Marker the foreground child prints on stdout once mounted (background start). */
+const READY = "ringside-mount-ready";
+
+/** Mounts and serves in this process until the mount goes away; returns the exit status. */
+export async function runMountForeground(plan: MountPlan): Promise<number> {
+  let mount: DevFuseMount;
+  try {
+    mount = await mountDevFuse(plan.mountpoint, passthroughSpec(plan.sharedDir, plan.passthrough), {
+      readonly: plan.passthrough.readonly,
+      fsname: "ringside",
+    });
+  } catch (e) {
+    const why = e instanceof SysError ? `${e.call}: ${e.code}` : (e as Error).message;
+    throw new UserError(`mount: cannot mount ${plan.sharedDir} on ${plan.mountpoint}: ${why}`);
+  }
+  console.error(
+    `ringside mount: serving ${plan.sharedDir} on ${plan.mountpoint} (cache ${plan.passthrough.cache}` +
+      `${plan.passthrough.readonly ? ", read-only" : ""}); umount or Ctrl-C to stop`,
+  );
+  if (Deno.env.get("RINGSIDE_MOUNT_NOTIFY") === "1") {
+    await Deno.stdout.write(new TextEncoder().encode(`${READY}\n`));
+    detachStdio();
+  }
+  let signals = 0;
+  const stop = () => {
+    signals++;
+    if (signals === 1) void mount.unmount();
+    else mount.abort();
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  let end;
+  try {
+    end = await mount.finished;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
+  if (end.reason !== "unmounted") {
+    console.error(`ringside mount: ${plan.mountpoint}: ${end.reason}`);
+    return 1;
+  }
+  console.error(`ringside mount: ${plan.mountpoint} unmounted after ${end.requests} requests`);
+  return 0;
+}
+
+/**
+ * Starts `ringside mount ... --foreground` as a detached child and returns
+ * once it reports the mount is up (status 0), or with the child's status when
+ * it fails first (its errors go straight to this terminal).
+ */
+export async function runMountBackground(args: string[]): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", Deno.mainModule, "mount", ...args, "--foreground"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { RINGSIDE_MOUNT_NOTIFY: "1" },
+    detached: true,
+  }).spawn();
+  // relay the child's messages until it is up; then it detaches its stdio
+  const relay = child.stderr.pipeTo(Deno.stderr.writable, { preventClose: true }).catch(() => {});
+  const reader = child.stdout.getReader();
+  let text = "";
+  let ready = false;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+    if (text.includes(READY)) {
+      ready = true;
+      break;
+    }
+  }
+  if (ready) {
+    // the child points its stderr at /dev/null right after READY: the relay ends
+    await reader.cancel();
+    await relay;
+    child.unref();
+    return 0;
+  }
+  await relay;
+  const status = await child.status;
+  return status.code === 0 ? 1 : status.code;
+}
+
+/** Registers `ringside mount` on `program`. */
+export function registerMount(program: Command<[], { debug?: true }>): void {
+  program
+    .command("mount")
+    .description(
+      "serve a host directory on a mountpoint through /dev/fuse (as root), until unmounted",
+    )
+    .argument("<shared>", "the host directory to serve")
+    .argument("<mountpoint>", "an existing directory to mount it on")
+    .option("--cache <mode>", "never|auto|always (none = never; default auto)")
+    .option("--readonly", "mount read-only and refuse every change with EROFS")
+    .option("--xattr", "serve extended attributes")
+    .option("--writeback", "use the kernel's writeback cache")
+    .option("--foreground", "stay in the foreground (default: return once mounted)")
+    .addHelpText(
+      "after",
+      "\nMounted nosuid,nodev,default_permissions,allow_other; files are created as the caller.\n" +
+        "Stop with `umount MOUNTPOINT`, or Ctrl-C/SIGTERM in the foreground.\n" +
+        "Example: ringside mount /srv/share /mnt/share --cache never",
+    )
+    .action(async (shared, mountpoint, flags) => {
+      const plan = parseMountArgs(shared, mountpoint, flags as MountFlags);
+      let code: number;
+      if (plan.foreground) code = await runMountForeground(plan);
+      else {
+        const args = [shared, mountpoint];
+        if (flags.cache) args.push("--cache", flags.cache);
+        if (flags.readonly) args.push("--readonly");
+        if (flags.xattr) args.push("--xattr");
+        if (flags.writeback) args.push("--writeback");
+        code = await runMountBackground(args);
+      }
+      if (code !== 0) Deno.exit(code);
+    });
+}
