@@ -19,6 +19,7 @@ Deno.test("serve: flags become a plan (virtiofsd spellings accepted)", () => {
     passthrough: { cache: "never", readonly: false, xattr: true, writeback: false },
     queues: 2,
     packed: true,
+    record: undefined,
   });
   assert.equal(parseServeArgs({ socket: "/s", sharedDir: "/tmp" }).passthrough.cache, "auto");
 });
