@@ -649,7 +649,7 @@ export class CheckAnalyzer {
         } else {
           for (const e of reply.body.entries) {
             offsets.add(e.dirent.off);
-            const name = e.dirent.name;
+            const name = e.dirent.name.text;
             if (name !== "." && name !== "..") lookup(e.entry_out.nodeid);
           }
         }

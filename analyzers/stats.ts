@@ -30,7 +30,7 @@ import {
   Opcode,
   opcodeHasNoReply,
 } from "../codecs/fuse/mod.ts";
-import type { FuseReply, FuseRequest } from "../codecs/fuse/mod.ts";
+import type { FuseName, FuseReply, FuseRequest } from "../codecs/fuse/mod.ts";
 import type { CaptureEvent, EventSummary } from "./events.ts";
 import {
   BoundedMap,
@@ -274,9 +274,9 @@ function entryName(req: FuseRequest): string | undefined {
     case "SYMLINK":
     case "CREATE":
     case "TMPFILE":
-      return (req.body as { name: string }).name;
+      return (req.body as { name: FuseName }).name.text;
     case "LINK":
-      return req.body.newname;
+      return req.body.newname.text;
     default:
       return undefined;
   }
@@ -578,7 +578,7 @@ export class StatsAnalyzer {
       }
       case "READDIRPLUS":
         for (const e of reply.body.entries) {
-          const name = e.dirent.name;
+          const name = e.dirent.name.text;
           if (name === "." || name === "..") continue;
           this.#lookup(e.entry_out.nodeid, nodeid, name);
         }

@@ -15,7 +15,7 @@ import {
   InitFlag,
   type OpName,
   type ReplyBodies,
-  type RequestBodies,
+  type RequestBodiesInit,
   splitInitFlags,
 } from "../codecs/fuse/mod.ts";
 import {
@@ -54,7 +54,7 @@ export class TestClient {
   async call<K extends OpName>(
     op: K,
     nodeid: bigint,
-    body: RequestBodies[K],
+    body: RequestBodiesInit[K],
     as: As = {},
   ): Promise<Answer<K>> {
     const r = this.send(op, nodeid, body, as);
@@ -65,7 +65,7 @@ export class TestClient {
   send<K extends OpName>(
     op: K,
     nodeid: bigint,
-    body: RequestBodies[K],
+    body: RequestBodiesInit[K],
     as: As = {},
   ): { unique: bigint; answer: Promise<Answer<K>> } {
     const unique = this.#unique++;

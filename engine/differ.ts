@@ -28,6 +28,7 @@ import {
   type FuseReply,
   type FuseRequest,
   modeString,
+  nameText,
   summarizeRequest,
 } from "../codecs/fuse/mod.ts";
 import { replyNodeIds } from "./identity.ts";
@@ -284,7 +285,7 @@ function compareBodies(
     }
     case "READLINK": {
       const al = (a.body as typeof e.body).link;
-      if (e.body.link !== al) {
+      if (e.body.link.text !== al.text) {
         out.push({
           field: "link",
           expected: JSON.stringify(e.body.link),
@@ -523,7 +524,9 @@ function pairKey(req: FuseRequest): string {
   const b = req.body as Record<string, unknown>;
   const parts: string[] = [req.op];
   for (const f of ["name", "oldname", "newname", "linkname"]) {
-    if (typeof b[f] === "string") parts.push(b[f] as string);
+    if (typeof b[f] === "string" || b[f] instanceof Uint8Array) {
+      parts.push(nameText(b[f] as string | Uint8Array));
+    }
   }
   if (req.op === "READ" || req.op === "WRITE") parts.push(`${b.offset}+${b.size}`);
   return parts.join("\0");

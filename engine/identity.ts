@@ -437,7 +437,7 @@ function plusEntries(r: FuseReply | null): [string, bigint][] {
   if (r?.op !== "READDIRPLUS" || r.body === null) return [];
   const out: [string, bigint][] = [];
   for (const d of r.body.entries) {
-    if (d.entry_out.nodeid !== 0n) out.push([d.dirent.name, d.entry_out.nodeid]);
+    if (d.entry_out.nodeid !== 0n) out.push([d.dirent.name.text, d.entry_out.nodeid]);
   }
   return out;
 }

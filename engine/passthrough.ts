@@ -12,19 +12,20 @@ import * as fs from "../sys/fs.ts";
 import type { Caller, ThreadCredentials } from "../sys/creds.ts";
 import { SysError } from "../sys/libc.ts";
 import { FATTR, FOPEN, FSYNC, FUSE_OPEN, LK, RELEASE, WRITE } from "../codecs/fuse/constants.ts";
+import { nameText } from "../codecs/fuse/names.ts";
 import type {
   CopyFileRangeIn,
   CreateIn,
   FuseAttr,
-  FuseDirent,
-  FuseDirentplus,
+  FuseDirentInit,
+  FuseDirentplusInit,
   FuseEntryOut,
   FuseFileLock,
   FuseOpenOut,
   FuseStatx,
   LkIn,
   ReadIn,
-  ReplyBodies,
+  ReplyBodiesInit as ReplyBodies,
   RequestBodies,
   XattrOut,
 } from "../codecs/fuse/types.ts";
@@ -80,26 +81,26 @@ function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-const textDecoder = new TextDecoder();
-const textEncoder = new TextEncoder();
+const SLASH = 0x2f;
+const DOT = 0x2e;
 
-function nameBytes(name: string): number {
-  let ascii = true;
-  for (let i = 0; i < name.length; i++) {
-    if (name.charCodeAt(i) >= 0x80) {
-      ascii = false;
-      break;
-    }
-  }
-  return ascii ? name.length : textEncoder.encode(name).length;
+/** Whether the name bytes are `.` or `..`. */
+function isDotOrDotDot(name: Uint8Array): boolean {
+  const n = name.length;
+  return (n === 1 && name[0] === DOT) || (n === 2 && name[0] === DOT && name[1] === DOT);
 }
 
-/** Refuses names that are not one path component (empty, containing `/`, `.` or `..`). */
-export function checkName(name: string): void {
-  if (name.length === 0) fail("name", Errno.ENOENT, "empty");
-  if (name.indexOf("/") !== -1) fail("name", Errno.EINVAL, JSON.stringify(name));
-  if (name === "." || name === "..") fail("name", Errno.EINVAL, name);
-  if (name.indexOf("\0") !== -1) fail("name", Errno.EINVAL, "NUL in name");
+/**
+ * Refuses names that are not one path component (empty, containing `/` or
+ * NUL, `.` or `..`). Names are bytes as they travel (a string is taken as
+ * its UTF-8 encoding); any other byte is allowed, as on Linux.
+ */
+export function checkName(name: Uint8Array | string): void {
+  const b = typeof name === "string" ? new TextEncoder().encode(name) : name;
+  if (b.length === 0) fail("name", Errno.ENOENT, "empty");
+  if (b.indexOf(SLASH) !== -1) fail("name", Errno.EINVAL, JSON.stringify(nameText(b)));
+  if (isDotOrDotDot(b)) fail("name", Errno.EINVAL, nameText(b));
+  if (b.indexOf(0) !== -1) fail("name", Errno.EINVAL, "NUL in name");
 }
 
 function timeoutParts(seconds: number): [bigint, number] {
@@ -209,7 +210,7 @@ export class Passthrough {
   }
 
   /** Opens `name` in `parent` as `O_PATH` without following it, and counts a lookup. */
-  #lookupChild(parent: Inode, name: string): FuseEntryOut {
+  #lookupChild(parent: Inode, name: Uint8Array): FuseEntryOut {
     if (parent.type !== fs.S_IFDIR) fail("lookup", Errno.ENOTDIR);
     const fd = fs.openat(parent.fd, name, { flags: fs.O_PATH | fs.O_NOFOLLOW });
     let st: fs.Stat;
@@ -243,9 +244,9 @@ export class Passthrough {
   }
 
   /** Re-applies permission bits the host umask took away from a mode the client asked for. */
-  #fixMode(fd: number, path: string, mode: number): void {
+  #fixMode(fd: number, path: Uint8Array | "", mode: number): void {
     if ((mode & this.#umask & 0o777) === 0) return;
-    if (path === "") fs.fchmod(fd, mode & 0o7777);
+    if (path.length === 0) fs.fchmod(fd, mode & 0o7777);
     else fs.fchmodat(fd, path, { mode: mode & 0o7777 });
   }
 
@@ -297,11 +298,11 @@ export class Passthrough {
   lookup(nodeid: bigint, b: RequestBodies["LOOKUP"]): FuseEntryOut {
     const parent = this.#dir(nodeid);
     const name = b.name;
-    if (name === ".") {
+    if (name.length === 1 && name[0] === DOT) {
       parent.nlookup++;
       return this.#entry(parent, fs.fstat(parent.fd));
     }
-    if (name === "..") return this.#lookupDotDot(parent);
+    if (name.length === 2 && name[0] === DOT && name[1] === DOT) return this.#lookupDotDot(parent);
     checkName(name);
     return this.#lookupChild(parent, name);
   }
@@ -413,7 +414,7 @@ export class Passthrough {
   readlink(nodeid: bigint): ReplyBodies["READLINK"] {
     const inode = this.inodes.get(nodeid);
     if (inode.type !== fs.S_IFLNK) fail("readlink", Errno.EINVAL);
-    return { link: textDecoder.decode(fs.readlinkat(inode.fd, "")) };
+    return { link: fs.readlinkat(inode.fd, "") };
   }
 
   /** SYMLINK, as the caller. */
@@ -675,9 +676,7 @@ export class Passthrough {
     if (n === 0) return null;
     const raw = fs.readDirents(this.#dirBuf, n);
     const list: DirEntry[] = [];
-    for (const d of raw) {
-      list.push({ ino: d.ino, off: d.off, type: d.type, name: textDecoder.decode(d.name) });
-    }
+    for (const d of raw) list.push({ ino: d.ino, off: d.off, type: d.type, name: d.name });
     h.pending = list;
     return list.length > 0 ? list[0] : null;
   }
@@ -694,12 +693,12 @@ export class Passthrough {
   readdir(b: ReadIn): ReplyBodies["READDIR"] {
     const h = this.handles.get(b.fh);
     this.#seekDir(h, b.offset);
-    const entries: FuseDirent[] = [];
+    const entries: FuseDirentInit[] = [];
     let used = 0;
     for (;;) {
       const e = this.#nextEntry(h);
       if (e === null) break;
-      const len = nameBytes(e.name);
+      const len = e.name.length;
       const size = align8(DIRENT_HEADER + len);
       if (used + size > b.size) break;
       used += size;
@@ -718,19 +717,19 @@ export class Passthrough {
   readdirplus(b: ReadIn): ReplyBodies["READDIRPLUS"] {
     const h = this.handles.get(b.fh);
     this.#seekDir(h, b.offset);
-    const entries: FuseDirentplus[] = [];
+    const entries: FuseDirentplusInit[] = [];
     let used = 0;
     for (;;) {
       const e = this.#nextEntry(h);
       if (e === null) break;
-      const len = nameBytes(e.name);
+      const len = e.name.length;
       const size = align8(ENTRY_SIZE_PLUS + len);
       if (used + size > b.size) break;
       used += size;
       h.pending!.shift();
       h.pos = e.off;
       let entry: FuseEntryOut;
-      if (e.name === "." || e.name === "..") {
+      if (isDotOrDotDot(e.name)) {
         entry = this.#emptyEntry(e.ino, e.type);
       } else {
         try {

@@ -4,6 +4,7 @@ import {
   encodeRequest,
   FATTR,
   FUSE_ROOT_ID,
+  type FuseName,
   InitFlag,
   initFlagsWord,
   Opcode,
@@ -274,7 +275,7 @@ Deno.test(
     assert.equal(s.error, 0);
     assert.equal(s.body!.attr.mode & 0o170000, S_IFLNK);
     const rl = await c.call("READLINK", s.body!.nodeid, {});
-    assert.equal(rl.body!.link, "../../etc/passwd");
+    assert.equal(rl.body!.link.text, "../../etc/passwd");
     assert.equal((await c.call("SYMLINK", ROOT, { name: "ln", linkname: "x" })).error, E.EEXIST);
     assert.equal((await c.call("READLINK", ROOT, {})).error, E.EINVAL);
     const fifo = await c.call("MKNOD", ROOT, {
@@ -717,15 +718,15 @@ async function listAll(c: TestClient, dirId: bigint, plus: boolean, size = 4096)
     });
     assert.equal(r.error, 0);
     const body = r.body as {
-      entries: ({ name: string; off: bigint } | {
-        dirent: { name: string; off: bigint };
+      entries: ({ name: FuseName; off: bigint } | {
+        dirent: { name: FuseName; off: bigint };
         entry_out: { nodeid: bigint };
       })[];
     };
     if (body.entries.length === 0) break;
     for (const e of body.entries) {
       const d = "dirent" in e ? e.dirent : e;
-      names.push(d.name);
+      names.push(d.name.text);
       if ("entry_out" in e) nodeids.push(e.entry_out.nodeid);
       offset = d.off;
     }
@@ -764,7 +765,7 @@ Deno.test(
       flags: 0,
       padding: 0,
     });
-    assert.equal(resumed.body!.entries[0].name, first.body!.entries[4].name);
+    assert.equal(resumed.body!.entries[0].name.text, first.body!.entries[4].name.text);
     assert.equal(
       (await c.call("FSYNCDIR", ROOT, { fh: plain.fh, fsync_flags: 0, padding: 0 })).error,
       0,

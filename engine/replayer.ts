@@ -39,6 +39,7 @@ import {
   decodeRequest,
   encodeRequest,
   type FuseCodecOptions,
+  type FuseName,
   type FuseReply,
   type FuseRequest,
   InitFlag,
@@ -256,7 +257,8 @@ function requestKeys(req: FuseRequest, names: Map<string, bigint>): string[] {
     if (n !== 0n) keys.push(`n${n}`);
   };
   const fh = (h: bigint) => keys.push(`h${h}`);
-  const child = (parent: bigint, name: string) => {
+  const child = (parent: bigint, n: FuseName) => {
+    const name = n.text;
     const c = names.get(`${parent}/${name}`);
     if (c !== undefined) node(c);
     keys.push(`e${parent}/${name}`);

@@ -28,7 +28,7 @@ import {
   InitFlag,
   type OpName,
   type ReplyBodies,
-  type RequestBodies,
+  type RequestBodiesInit,
   splitInitFlags,
 } from "../codecs/fuse/mod.ts";
 
@@ -62,7 +62,7 @@ export class FuseScriptClient {
   async call<K extends OpName>(
     op: K,
     nodeid: bigint,
-    body: RequestBodies[K],
+    body: RequestBodiesInit[K],
   ): Promise<ScriptAnswer<K>> {
     const unique = this.#unique++;
     const bytes = encodeRequest(
@@ -138,7 +138,7 @@ export async function runScriptedSession(client: FuseScriptClient): Promise<Scri
         const r = await c.call("READDIRPLUS", node, { fh, offset, size: 4096, ...READ_IN });
         if (r.error !== 0 || r.body === null || r.body.entries.length === 0) break;
         for (const e of r.body.entries) {
-          names.push(e.dirent.name);
+          names.push(e.dirent.name.text);
           count(e.entry_out.nodeid);
           offset = e.dirent.off;
         }
@@ -146,7 +146,7 @@ export async function runScriptedSession(client: FuseScriptClient): Promise<Scri
         const r = await c.call("READDIR", node, { fh, offset, size: 4096, ...READ_IN });
         if (r.error !== 0 || r.body === null || r.body.entries.length === 0) break;
         for (const e of r.body.entries) {
-          names.push(e.name);
+          names.push(e.name.text);
           offset = e.off;
         }
       }

@@ -218,8 +218,8 @@ export interface DirEntry {
   off: bigint;
   /** `DT_*` type. */
   type: number;
-  /** Name. */
-  name: string;
+  /** Name, its bytes as the host gave them. */
+  name: Uint8Array;
 }
 
 /** `fh` → {@linkcode Handle}; handles from other sessions or generations do not resolve. */

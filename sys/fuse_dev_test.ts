@@ -19,7 +19,7 @@ import {
   encodeErrorReply,
   encodeReply,
   type FuseAttr,
-  type FuseDirent,
+  type FuseDirentInit,
   type FuseEntryOut,
   type FuseReplyInit,
   type FuseRequest,
@@ -85,8 +85,8 @@ function entryOf(n: Node): FuseEntryOut {
   };
 }
 
-function dirents(dir: bigint): FuseDirent[] {
-  const list: FuseDirent[] = [
+function dirents(dir: bigint): FuseDirentInit[] {
+  const list: FuseDirentInit[] = [
     { ino: dir, off: 0n, namelen: 1, type: 4, name: "." },
     { ino: 1n, off: 0n, namelen: 2, type: 4, name: ".." },
   ];
@@ -139,7 +139,9 @@ function answer(req: FuseRequest, minor: { value: number }): FuseReplyInit | Uin
       };
     }
     case "LOOKUP": {
-      const child = NODES.find((n) => n.parent === req.header.nodeid && n.name === req.body.name);
+      const child = NODES.find((n) =>
+        n.parent === req.header.nodeid && n.name === req.body.name.text
+      );
       if (!child || child.ino === 1n) return fail(ERRNO.ENOENT);
       return { op: "LOOKUP", header: { unique }, body: entryOf(child) };
     }
@@ -195,7 +197,7 @@ function answer(req: FuseRequest, minor: { value: number }): FuseReplyInit | Uin
     case "READDIR":
     case "READDIRPLUS": {
       const all = dirents(req.header.nodeid).slice(Number(req.body.offset));
-      const fits: FuseDirent[] = [];
+      const fits: FuseDirentInit[] = [];
       let used = 0;
       for (const d of all) {
         const size = ((req.op === "READDIR" ? 24 : 152) + d.name.length + 7) & ~7;

@@ -13,8 +13,11 @@ import {
   decodeReply,
   decodeRequest,
   describeFlags,
+  DirentList,
+  DirentplusList,
   errorName,
   FUSE_KERNEL_MINOR_VERSION,
+  FuseName,
   initFlagNames,
   initFlagsWord,
   modeString,
@@ -72,6 +75,7 @@ function fieldText(
     if (key === "error") return value === 0 ? "0" : `${value} (${errorName(value)})`;
   }
   if (typeof value === "string") return JSON.stringify(value);
+  if (value instanceof FuseName) return JSON.stringify(value.text);
   if (value instanceof Uint8Array) return bytesText(value);
   return String(value);
 }
@@ -83,7 +87,10 @@ function printFields(
   indent: string,
   direction: "request" | "reply",
 ): void {
-  for (const [key, v] of Object.entries(value)) {
+  const fields = value instanceof DirentList || value instanceof DirentplusList
+    ? { entries: value.entries }
+    : value;
+  for (const [key, v] of Object.entries(fields)) {
     if (v === undefined) continue;
     if (Array.isArray(v)) {
       lines.push(`${indent}${key}: ${v.length} item${v.length === 1 ? "" : "s"}`);

@@ -18,6 +18,7 @@ import type {
   FuseStatx,
   FuseSxTime,
 } from "./types.ts";
+import { FuseName, type NameInit } from "./names.ts";
 
 const utf8Decoder = new TextDecoder("utf-8");
 const utf8Encoder = new TextEncoder();
@@ -64,6 +65,45 @@ export function cstring(b: Uint8Array, start: number, end: number, field: string
   }
   cstringEnd = nul + 1;
   return text(b, start, nul);
+}
+
+/** A {@linkcode FuseName} viewing bytes [start, end) of `b` (no copy). */
+export function nameAt(b: Uint8Array, start: number, end: number): FuseName {
+  return new FuseName(b.buffer as ArrayBuffer, b.byteOffset + start, end - start);
+}
+
+/**
+ * Reads a NUL-terminated name starting at `start` that must end before `end`,
+ * as a view; sets {@linkcode cstringEnd} to the offset after the NUL.
+ */
+export function cname(b: Uint8Array, start: number, end: number, field: string): FuseName {
+  const nul = b.indexOf(0, start);
+  if (nul < 0 || nul >= end) {
+    throw new CodecError(field, start, `no NUL terminator within ${end - start} bytes`);
+  }
+  cstringEnd = nul + 1;
+  return new FuseName(b.buffer as ArrayBuffer, b.byteOffset + start, nul - start);
+}
+
+/** Encoded length of a name (bytes as they are, a string as UTF-8). */
+export function nameLength(n: NameInit): number {
+  return typeof n === "string" ? utf8Length(n) : n.length;
+}
+
+/** Writes a name at `off` (sized with {@linkcode nameLength}); returns the end. */
+export function writeName(b: Uint8Array, off: number, n: NameInit): number {
+  if (typeof n === "string") return writeText(b, off, n);
+  const len = n.length;
+  if (len > 32) b.set(n, off);
+  else for (let i = 0; i < len; i++) b[off + i] = n[i];
+  return off + len;
+}
+
+/** Writes a name and a NUL at `off`; returns the end. */
+export function writeCName(b: Uint8Array, off: number, n: NameInit): number {
+  const end = writeName(b, off, n);
+  b[end] = 0;
+  return end + 1;
 }
 
 /** UTF-8 length of `s`. */

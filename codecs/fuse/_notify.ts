@@ -6,17 +6,18 @@
  */
 import { CodecError } from "../errors.ts";
 import { FUSE_NAME_MAX, type NotifyName } from "./constants.ts";
-import { atLeast, exact, text, utf8Length, writeCString } from "./_layout.ts";
-import type { EmptyBody, NotifyBodies } from "./types.ts";
+import { atLeast, exact, nameAt, nameLength, writeCName } from "./_layout.ts";
+import type { FuseName } from "./names.ts";
+import type { EmptyBody, NotifyBodies, NotifyBodiesInit } from "./types.ts";
 
 /** One row of the notification table. */
-export interface NotifyLayout<B> {
+export interface NotifyLayout<B, I = B> {
   decode(v: DataView, b: Uint8Array, o: number, end: number): B;
-  size(body: B): number;
-  encode(v: DataView, b: Uint8Array, o: number, body: B): void;
+  size(body: I): number;
+  encode(v: DataView, b: Uint8Array, o: number, body: I): void;
 }
 
-type Table = { [K in NotifyName]: NotifyLayout<NotifyBodies[K]> };
+type Table = { [K in NotifyName]: NotifyLayout<NotifyBodies[K], NotifyBodiesInit[K]> };
 
 const emptyBody: NotifyLayout<EmptyBody> = {
   decode(_v, _b, o, end) {
@@ -35,7 +36,7 @@ function namedTail(
   namelen: number,
   field: string,
   lenOffset: number,
-): string {
+): FuseName {
   if (namelen > FUSE_NAME_MAX) {
     throw new CodecError(field, lenOffset, `${namelen} exceeds FUSE_NAME_MAX (${FUSE_NAME_MAX})`);
   }
@@ -47,7 +48,7 @@ function namedTail(
     );
   }
   if (b[at + namelen] !== 0) throw new CodecError("name", at + namelen, "no NUL terminator");
-  return text(b, at, at + namelen);
+  return nameAt(b, at, at + namelen);
 }
 
 /** The notification table. */
@@ -85,12 +86,12 @@ export const NOTIFICATIONS: Table = {
       const name = namedTail(b, o + 16, end, namelen, "fuse_notify_inval_entry_out.namelen", o + 8);
       return { parent: v.getBigUint64(o, true), namelen, flags: v.getUint32(o + 12, true), name };
     },
-    size: (x) => 16 + utf8Length(x.name) + 1,
+    size: (x) => 16 + nameLength(x.name) + 1,
     encode(v, b, o, x) {
       v.setBigUint64(o, x.parent, true);
-      v.setUint32(o + 8, utf8Length(x.name), true);
+      v.setUint32(o + 8, nameLength(x.name), true);
       v.setUint32(o + 12, x.flags, true);
-      writeCString(b, o + 16, x.name);
+      writeCName(b, o + 16, x.name);
     },
   },
   STORE: {
@@ -154,13 +155,13 @@ export const NOTIFICATIONS: Table = {
         name,
       };
     },
-    size: (x) => 24 + utf8Length(x.name) + 1,
+    size: (x) => 24 + nameLength(x.name) + 1,
     encode(v, b, o, x) {
       v.setBigUint64(o, x.parent, true);
       v.setBigUint64(o + 8, x.child, true);
-      v.setUint32(o + 16, utf8Length(x.name), true);
+      v.setUint32(o + 16, nameLength(x.name), true);
       v.setUint32(o + 20, x.padding, true);
-      writeCString(b, o + 24, x.name);
+      writeCName(b, o + 24, x.name);
     },
   },
   RESEND: emptyBody,

@@ -11,7 +11,6 @@ import {
   FUSE_COMPAT_ATTR_OUT_SIZE,
   FUSE_COMPAT_INIT_OUT_SIZE,
   FUSE_COMPAT_STATFS_SIZE,
-  FUSE_NAME_MAX,
   type OpName,
 } from "./constants.ts";
 import {
@@ -19,41 +18,44 @@ import {
   atLeast,
   entryOutSize,
   exact,
+  nameAt,
+  nameLength,
   readAttrOut,
   readEntryOut,
   readFileLock,
   readKstatfs,
   readOpenOut,
   readStatx,
-  text,
-  utf8Length,
   writeAttrOut,
   writeEntryOut,
   writeFileLock,
   writeKstatfs,
+  writeName,
   writeOpenOut,
   writeStatx,
-  writeText,
 } from "./_layout.ts";
+import { DirentList, DirentplusList } from "./dirents.ts";
 import type {
   FuseAttrOut,
-  FuseDirent,
-  FuseDirentplus,
+  FuseDirentInit,
+  FuseDirentplusInit,
   FuseEntryOut,
   FuseOpenOut,
   ReplyBodies,
+  ReplyBodiesInit,
   WriteOut,
   XattrOut,
 } from "./types.ts";
 
 /** One row of the reply table. `request` is the paired request's body when known. */
-export interface ReplyLayout<B> {
+export interface ReplyLayout<B, I = B> {
   decode(v: DataView, b: Uint8Array, o: number, end: number, minor: number, request: unknown): B;
-  size(body: B, minor: number): number;
-  encode(v: DataView, b: Uint8Array, o: number, body: B, minor: number): void;
+  size(body: I, minor: number): number;
+  encode(v: DataView, b: Uint8Array, o: number, body: I, minor: number): void;
 }
 
-type Table = { [K in OpName]: ReplyLayout<ReplyBodies[K]> };
+/** Decoders return ReplyBodies; encoders take ReplyBodiesInit (a decoded body is one). */
+type Table = { [K in OpName]: ReplyLayout<ReplyBodies[K], ReplyBodiesInit[K]> };
 
 const emptyOut: ReplyLayout<Record<string, never>> = {
   decode(_v, _b, o, end) {
@@ -130,50 +132,27 @@ const xattrOut: ReplyLayout<XattrOut> = {
   },
 };
 
-// fuse_dirent: 24 bytes, then namelen bytes of name, padded to 8
-function readDirent(v: DataView, b: Uint8Array, p: number, end: number): FuseDirent {
-  atLeast(end - p, 24, "fuse_dirent", p);
-  const namelen = v.getUint32(p + 16, true);
-  if (namelen === 0 || namelen > FUSE_NAME_MAX) {
-    throw new CodecError("fuse_dirent.namelen", p + 16, `${namelen} is not in 1..${FUSE_NAME_MAX}`);
-  }
-  const reclen = align8(24 + namelen);
-  if (reclen > end - p) {
-    throw new CodecError(
-      "fuse_dirent.namelen",
-      p + 16,
-      `record of ${reclen} bytes overruns the buffer (${end - p} bytes left)`,
-    );
-  }
-  return {
-    ino: v.getBigUint64(p, true),
-    off: v.getBigUint64(p + 8, true),
-    namelen,
-    type: v.getUint32(p + 20, true),
-    name: text(b, p + 24, p + 24 + namelen),
-  };
-}
-
-function writeDirent(v: DataView, b: Uint8Array, p: number, d: FuseDirent): number {
+// fuse_dirent: 24 bytes, then namelen bytes of name, padded to 8 (decoded by DirentList)
+function writeDirent(v: DataView, b: Uint8Array, p: number, d: FuseDirentInit): number {
   v.setBigUint64(p, d.ino, true);
   v.setBigUint64(p + 8, d.off, true);
-  const end = writeText(b, p + 24, d.name);
+  const end = writeName(b, p + 24, d.name);
   v.setUint32(p + 16, end - p - 24, true);
   v.setUint32(p + 20, d.type, true);
   return align8(end);
 }
 
 /** The encoded size of a dirent list. */
-export function direntsSize(entries: FuseDirent[]): number {
+export function direntsSize(entries: readonly FuseDirentInit[]): number {
   let n = 0;
-  for (const d of entries) n += align8(24 + utf8Length(d.name));
+  for (const d of entries) n += align8(24 + nameLength(d.name));
   return n;
 }
 
 /** The encoded size of a direntplus list. */
-export function direntplusSize(entries: FuseDirentplus[]): number {
+export function direntplusSize(entries: readonly FuseDirentplusInit[]): number {
   let n = 0;
-  for (const d of entries) n += align8(152 + utf8Length(d.dirent.name));
+  for (const d of entries) n += align8(152 + nameLength(d.dirent.name));
   return n;
 }
 
@@ -195,11 +174,11 @@ export const REPLIES: Table = {
   SETATTR: attrOut,
   READLINK: {
     decode(_v, b, o, end) {
-      return { link: text(b, o, end) };
+      return { link: nameAt(b, o, end) };
     },
-    size: (x) => utf8Length(x.link),
+    size: (x) => nameLength(x.link),
     encode(_v, b, o, x) {
-      writeText(b, o, x.link);
+      writeName(b, o, x.link);
     },
   },
   SYMLINK: entryOut,
@@ -287,17 +266,15 @@ export const REPLIES: Table = {
   OPENDIR: openOut,
   READDIR: {
     decode(v, b, o, end) {
-      const entries: FuseDirent[] = [];
-      let p = o;
-      while (p < end) {
-        const d = readDirent(v, b, p, end);
-        entries.push(d);
-        p += align8(24 + d.namelen);
-      }
-      return { entries };
+      return new DirentList(v, b, o, end);
     },
-    size: (x) => direntsSize(x.entries),
+    // a decoded list is re-encoded by copying its records
+    size: (x) => x instanceof DirentList ? x.bytes.length : direntsSize(x.entries),
     encode(v, b, o, x) {
+      if (x instanceof DirentList) {
+        b.set(x.bytes, o);
+        return;
+      }
       let p = o;
       for (const d of x.entries) p = writeDirent(v, b, p, d);
     },
@@ -367,19 +344,14 @@ export const REPLIES: Table = {
   // fuse_direntplus: fuse_entry_out (128) then fuse_dirent, padded to 8
   READDIRPLUS: {
     decode(v, b, o, end) {
-      const entries: FuseDirentplus[] = [];
-      let p = o;
-      while (p < end) {
-        atLeast(end - p, 152, "fuse_direntplus", p);
-        const entry_out = readEntryOut(v, p, false);
-        const dirent = readDirent(v, b, p + 128, end);
-        entries.push({ entry_out, dirent });
-        p += align8(152 + dirent.namelen);
-      }
-      return { entries };
+      return new DirentplusList(v, b, o, end);
     },
-    size: (x) => direntplusSize(x.entries),
+    size: (x) => x instanceof DirentplusList ? x.bytes.length : direntplusSize(x.entries),
     encode(v, b, o, x) {
+      if (x instanceof DirentplusList) {
+        b.set(x.bytes, o);
+        return;
+      }
       let p = o;
       for (const d of x.entries) {
         writeEntryOut(v, p, d.entry_out, false);

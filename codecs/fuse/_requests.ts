@@ -17,14 +17,15 @@ import {
 } from "./constants.ts";
 import {
   atLeast,
-  cstring,
+  cname,
   cstringEnd,
   exact,
+  nameLength,
   readFileLock,
-  utf8Length,
-  writeCString,
+  writeCName,
   writeFileLock,
 } from "./_layout.ts";
+import type { FuseName, NameInit } from "./names.ts";
 import type {
   CopyFileRangeIn,
   CreateIn,
@@ -35,19 +36,21 @@ import type {
   ReadIn,
   ReleaseIn,
   RequestBodies,
+  RequestBodiesInit,
 } from "./types.ts";
 
 /** One row of the request table. */
-export interface RequestLayout<B> {
+export interface RequestLayout<B, I = B> {
   /** Decodes the body in bytes [o, end). */
   decode(v: DataView, b: Uint8Array, o: number, end: number, minor: number, ext: boolean): B;
   /** Encoded size of `body`. */
-  size(body: B, minor: number, ext: boolean): number;
+  size(body: I, minor: number, ext: boolean): number;
   /** Writes `body` at `o` (the buffer is zeroed and sized by `size`). */
-  encode(v: DataView, b: Uint8Array, o: number, body: B, minor: number, ext: boolean): void;
+  encode(v: DataView, b: Uint8Array, o: number, body: I, minor: number, ext: boolean): void;
 }
 
-type Table = { [K in OpName]: RequestLayout<RequestBodies[K]> };
+/** Decoders return RequestBodies; encoders take RequestBodiesInit (names as strings or bytes). */
+type Table = { [K in OpName]: RequestLayout<RequestBodies[K], RequestBodiesInit[K]> };
 
 function empty(): RequestLayout<Record<string, never>> {
   return {
@@ -61,16 +64,16 @@ function empty(): RequestLayout<Record<string, never>> {
 }
 
 /** A body of one NUL-terminated name. */
-function nameOnly(): RequestLayout<NameIn> {
+function nameOnly(): RequestLayout<NameIn, NameIn<NameInit>> {
   return {
     decode(_v, b, o, end) {
-      const name = cstring(b, o, end, "name");
+      const name = cname(b, o, end, "name");
       nameEnds(end, "name");
       return { name };
     },
-    size: (x) => utf8Length(x.name) + 1,
+    size: (x) => nameLength(x.name) + 1,
     encode(_v, b, o, x) {
-      writeCString(b, o, x.name);
+      writeCName(b, o, x.name);
     },
   };
 }
@@ -183,7 +186,7 @@ function createInSize(minor: number): number {
   return minor < 12 ? FUSE_COMPAT_CREATE_IN_SIZE : 16;
 }
 
-const createIn: RequestLayout<CreateIn> = {
+const createIn: RequestLayout<CreateIn, CreateIn<NameInit>> = {
   decode(v, b, o, end, minor) {
     const n = createInSize(minor);
     atLeast(end - o, n + 1, "fuse_create_in", o);
@@ -192,11 +195,11 @@ const createIn: RequestLayout<CreateIn> = {
     const mode = v.getUint32(o + 4, true);
     const umask = compat ? 0 : v.getUint32(o + 8, true);
     const open_flags = compat ? 0 : v.getUint32(o + 12, true);
-    const name = cstring(b, o + n, end, "name");
+    const name = cname(b, o + n, end, "name");
     nameEnds(end, "name");
     return { flags, mode, umask, open_flags, name };
   },
-  size: (x, minor) => createInSize(minor) + utf8Length(x.name) + 1,
+  size: (x, minor) => createInSize(minor) + nameLength(x.name) + 1,
   encode(v, b, o, x, minor) {
     const n = createInSize(minor);
     v.setUint32(o, x.flags, true);
@@ -205,7 +208,7 @@ const createIn: RequestLayout<CreateIn> = {
       v.setUint32(o + 8, x.umask, true);
       v.setUint32(o + 12, x.open_flags, true);
     }
-    writeCString(b, o + n, x.name);
+    writeCName(b, o + n, x.name);
   },
 };
 
@@ -235,9 +238,15 @@ const copyFileRangeIn: RequestLayout<CopyFileRangeIn> = {
 };
 
 /** Two NUL-terminated names after a fixed part of `fixed` bytes. */
-function twoNames(b: Uint8Array, o: number, end: number, a: string, c: string): [string, string] {
-  const first = cstring(b, o, end, a);
-  const second = cstring(b, cstringEnd, end, c);
+function twoNames(
+  b: Uint8Array,
+  o: number,
+  end: number,
+  a: string,
+  c: string,
+): [FuseName, FuseName] {
+  const first = cname(b, o, end, a);
+  const second = cname(b, cstringEnd, end, c);
   nameEnds(end, c);
   return [first, second];
 }
@@ -320,9 +329,9 @@ export const REQUESTS: Table = {
       const [name, linkname] = twoNames(b, o, end, "name", "linkname");
       return { name, linkname };
     },
-    size: (x) => utf8Length(x.name) + utf8Length(x.linkname) + 2,
+    size: (x) => nameLength(x.name) + nameLength(x.linkname) + 2,
     encode(_v, b, o, x) {
-      writeCString(b, writeCString(b, o, x.name), x.linkname);
+      writeCName(b, writeCName(b, o, x.name), x.linkname);
     },
   },
   // fuse_mknod_in: 16 bytes, 8 below 7.12 (mode, rdev)
@@ -334,11 +343,11 @@ export const REQUESTS: Table = {
       const rdev = v.getUint32(o + 4, true);
       const umask = n === 16 ? v.getUint32(o + 8, true) : 0;
       const padding = n === 16 ? v.getUint32(o + 12, true) : 0;
-      const name = cstring(b, o + n, end, "name");
+      const name = cname(b, o + n, end, "name");
       nameEnds(end, "name");
       return { mode, rdev, umask, padding, name };
     },
-    size: (x, minor) => (minor < 12 ? FUSE_COMPAT_MKNOD_IN_SIZE : 16) + utf8Length(x.name) + 1,
+    size: (x, minor) => (minor < 12 ? FUSE_COMPAT_MKNOD_IN_SIZE : 16) + nameLength(x.name) + 1,
     encode(v, b, o, x, minor) {
       const n = minor < 12 ? FUSE_COMPAT_MKNOD_IN_SIZE : 16;
       v.setUint32(o, x.mode, true);
@@ -347,7 +356,7 @@ export const REQUESTS: Table = {
         v.setUint32(o + 8, x.umask, true);
         v.setUint32(o + 12, x.padding, true);
       }
-      writeCString(b, o + n, x.name);
+      writeCName(b, o + n, x.name);
     },
   },
   MKDIR: {
@@ -355,15 +364,15 @@ export const REQUESTS: Table = {
       atLeast(end - o, 9, "fuse_mkdir_in", o);
       const mode = v.getUint32(o, true);
       const umask = v.getUint32(o + 4, true);
-      const name = cstring(b, o + 8, end, "name");
+      const name = cname(b, o + 8, end, "name");
       nameEnds(end, "name");
       return { mode, umask, name };
     },
-    size: (x) => 8 + utf8Length(x.name) + 1,
+    size: (x) => 8 + nameLength(x.name) + 1,
     encode(v, b, o, x) {
       v.setUint32(o, x.mode, true);
       v.setUint32(o + 4, x.umask, true);
-      writeCString(b, o + 8, x.name);
+      writeCName(b, o + 8, x.name);
     },
   },
   UNLINK: nameOnly(),
@@ -375,24 +384,24 @@ export const REQUESTS: Table = {
       const [oldname, newname] = twoNames(b, o + 8, end, "oldname", "newname");
       return { newdir, oldname, newname };
     },
-    size: (x) => 8 + utf8Length(x.oldname) + utf8Length(x.newname) + 2,
+    size: (x) => 8 + nameLength(x.oldname) + nameLength(x.newname) + 2,
     encode(v, b, o, x) {
       v.setBigUint64(o, x.newdir, true);
-      writeCString(b, writeCString(b, o + 8, x.oldname), x.newname);
+      writeCName(b, writeCName(b, o + 8, x.oldname), x.newname);
     },
   },
   LINK: {
     decode(v, b, o, end) {
       atLeast(end - o, 9, "fuse_link_in", o);
       const oldnodeid = v.getBigUint64(o, true);
-      const newname = cstring(b, o + 8, end, "newname");
+      const newname = cname(b, o + 8, end, "newname");
       nameEnds(end, "newname");
       return { oldnodeid, newname };
     },
-    size: (x) => 8 + utf8Length(x.newname) + 1,
+    size: (x) => 8 + nameLength(x.newname) + 1,
     encode(v, b, o, x) {
       v.setBigUint64(o, x.oldnodeid, true);
-      writeCString(b, o + 8, x.newname);
+      writeCName(b, o + 8, x.newname);
     },
   },
   OPEN: openIn,
@@ -448,7 +457,7 @@ export const REQUESTS: Table = {
       const flags = v.getUint32(o + 4, true);
       const setxattr_flags = ext ? v.getUint32(o + 8, true) : 0;
       const padding = ext ? v.getUint32(o + 12, true) : 0;
-      const name = cstring(b, o + n, end, "name");
+      const name = cname(b, o + n, end, "name");
       const at = cstringEnd;
       if (size !== end - at) {
         throw new CodecError(
@@ -460,7 +469,7 @@ export const REQUESTS: Table = {
       return { size, flags, setxattr_flags, padding, name, value: b.subarray(at, end) };
     },
     size: (x, _minor, ext) =>
-      (ext ? 16 : FUSE_COMPAT_SETXATTR_IN_SIZE) + utf8Length(x.name) + 1 + x.value.length,
+      (ext ? 16 : FUSE_COMPAT_SETXATTR_IN_SIZE) + nameLength(x.name) + 1 + x.value.length,
     encode(v, b, o, x, _minor, ext) {
       v.setUint32(o, x.value.length, true);
       v.setUint32(o + 4, x.flags, true);
@@ -468,7 +477,7 @@ export const REQUESTS: Table = {
         v.setUint32(o + 8, x.setxattr_flags, true);
         v.setUint32(o + 12, x.padding, true);
       }
-      const at = writeCString(b, o + (ext ? 16 : FUSE_COMPAT_SETXATTR_IN_SIZE), x.name);
+      const at = writeCName(b, o + (ext ? 16 : FUSE_COMPAT_SETXATTR_IN_SIZE), x.name);
       b.set(x.value, at);
     },
   },
@@ -477,15 +486,15 @@ export const REQUESTS: Table = {
       atLeast(end - o, 9, "fuse_getxattr_in", o);
       const size = v.getUint32(o, true);
       const padding = v.getUint32(o + 4, true);
-      const name = cstring(b, o + 8, end, "name");
+      const name = cname(b, o + 8, end, "name");
       nameEnds(end, "name");
       return { size, padding, name };
     },
-    size: (x) => 8 + utf8Length(x.name) + 1,
+    size: (x) => 8 + nameLength(x.name) + 1,
     encode(v, b, o, x) {
       v.setUint32(o, x.size, true);
       v.setUint32(o + 4, x.padding, true);
-      writeCString(b, o + 8, x.name);
+      writeCName(b, o + 8, x.name);
     },
   },
   LISTXATTR: {
@@ -738,12 +747,12 @@ export const REQUESTS: Table = {
       const [oldname, newname] = twoNames(b, o + 16, end, "oldname", "newname");
       return { newdir, flags, padding, oldname, newname };
     },
-    size: (x) => 16 + utf8Length(x.oldname) + utf8Length(x.newname) + 2,
+    size: (x) => 16 + nameLength(x.oldname) + nameLength(x.newname) + 2,
     encode(v, b, o, x) {
       v.setBigUint64(o, x.newdir, true);
       v.setUint32(o + 8, x.flags, true);
       v.setUint32(o + 12, x.padding, true);
-      writeCString(b, writeCString(b, o + 16, x.oldname), x.newname);
+      writeCName(b, writeCName(b, o + 16, x.oldname), x.newname);
     },
   },
   LSEEK: {

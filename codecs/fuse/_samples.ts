@@ -9,6 +9,8 @@
 import type { FuseNotificationInit, FuseReplyInit, FuseRequestInit } from "./codec.ts";
 import type { OpName } from "./constants.ts";
 import type { FuseAttr, FuseEntryOut, FuseOpenOut, FuseStatx } from "./types.ts";
+import { FuseName } from "./names.ts";
+import { DirentList, DirentplusList } from "./dirents.ts";
 
 const enc = new TextEncoder();
 
@@ -501,4 +503,20 @@ export function notificationSamples(): FuseNotificationInit[] {
     { op: "NOTIFY_INC_EPOCH", body: {} },
     { op: "NOTIFY_PRUNE", body: { count: 2, padding: 0, spare: 0n, nodeids: [5n, 6n] } },
   ];
+}
+
+/**
+ * A decoded value in the shape of the samples, for deepEqual: names as text,
+ * directory listings as `{ entries }`.
+ */
+export function plain(value: unknown): unknown {
+  if (value instanceof FuseName) return value.text;
+  if (value instanceof DirentList || value instanceof DirentplusList) {
+    return { entries: plain(value.entries) };
+  }
+  if (value instanceof Uint8Array || value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(plain);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = plain(v);
+  return out;
 }

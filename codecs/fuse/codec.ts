@@ -42,29 +42,33 @@ import type {
   FuseOutHeader,
   FuseReply,
   FuseRequest,
-  NotifyBodies,
-  ReplyBodies,
-  RequestBodies,
+  NotifyBodiesInit,
+  ReplyBodiesInit,
+  RequestBodiesInit,
 } from "./types.ts";
 
 // Rows indexed by opcode, so the hot path does an array load, not a keyed lookup.
-const REQUEST_ROWS: (RequestLayout<unknown> | undefined)[] = [];
-const REPLY_ROWS: (ReplyLayout<unknown> | undefined)[] = [];
+const REQUEST_ROWS: (RequestLayout<unknown, unknown> | undefined)[] = [];
+const REPLY_ROWS: (ReplyLayout<unknown, unknown> | undefined)[] = [];
 for (const [name, code] of Object.entries(Opcode)) {
   if (code < 64) {
-    REQUEST_ROWS[code] = REQUESTS[name as OpName] as RequestLayout<unknown>;
-    REPLY_ROWS[code] = REPLIES[name as OpName] as ReplyLayout<unknown>;
+    REQUEST_ROWS[code] = REQUESTS[name as OpName] as RequestLayout<unknown, unknown>;
+    REPLY_ROWS[code] = REPLIES[name as OpName] as ReplyLayout<unknown, unknown>;
   }
 }
 
-function requestRow(opcode: number): RequestLayout<unknown> | undefined {
+function requestRow(opcode: number): RequestLayout<unknown, unknown> | undefined {
   if (opcode < 64) return REQUEST_ROWS[opcode];
-  return opcode === Opcode.CUSE_INIT ? REQUESTS.CUSE_INIT as RequestLayout<unknown> : undefined;
+  return opcode === Opcode.CUSE_INIT
+    ? REQUESTS.CUSE_INIT as RequestLayout<unknown, unknown>
+    : undefined;
 }
 
-function replyRow(opcode: number): ReplyLayout<unknown> | undefined {
+function replyRow(opcode: number): ReplyLayout<unknown, unknown> | undefined {
   if (opcode < 64) return REPLY_ROWS[opcode];
-  return opcode === Opcode.CUSE_INIT ? REPLIES.CUSE_INIT as ReplyLayout<unknown> : undefined;
+  return opcode === Opcode.CUSE_INIT
+    ? REPLIES.CUSE_INIT as ReplyLayout<unknown, unknown>
+    : undefined;
 }
 
 // A DataView costs more to create than a whole small message costs to decode, so
@@ -304,7 +308,7 @@ export type FuseRequestInit =
     [K in OpName]: {
       op: K;
       header: FuseInHeaderInit;
-      body: RequestBodies[K];
+      body: RequestBodiesInit[K];
       extensions?: FuseExtension[];
     };
   }[OpName]
@@ -324,7 +328,7 @@ export function encodeRequest(msg: FuseRequestInit, options?: FuseCodecOptions):
   const ext = options?.setxattrExt ?? false;
   let opcode: number;
   let bodySize: number;
-  let row: RequestLayout<unknown> | undefined;
+  let row: RequestLayout<unknown, unknown> | undefined;
   if (msg.op === "UNKNOWN") {
     opcode = msg.header.opcode;
     bodySize = msg.body.raw.length;
@@ -447,7 +451,7 @@ export interface FuseOutHeaderInit {
 /** A reply to encode: like {@linkcode FuseReply}, with a partial header. */
 export type FuseReplyInit =
   | {
-    [K in OpName]: { op: K; header: FuseOutHeaderInit; body: ReplyBodies[K] | null };
+    [K in OpName]: { op: K; header: FuseOutHeaderInit; body: ReplyBodiesInit[K] | null };
   }[OpName]
   | { op: "UNKNOWN"; header: FuseOutHeaderInit; body: { raw: Uint8Array } | null };
 
@@ -462,7 +466,7 @@ export function encodeReply(msg: FuseReplyInit, options?: FuseCodecOptions): Uin
   }
   const minor = options?.minor ?? FUSE_KERNEL_MINOR_VERSION;
   let bodySize: number;
-  let row: ReplyLayout<unknown> | undefined;
+  let row: ReplyLayout<unknown, unknown> | undefined;
   if (msg.op === "UNKNOWN") {
     bodySize = (msg.body as { raw: Uint8Array }).raw.length;
   } else {
@@ -492,9 +496,9 @@ export function encodeErrorReply(unique: bigint, errno: number): Uint8Array {
   return b;
 }
 
-const NOTIFY_ROWS: (NotifyLayout<unknown> | undefined)[] = [];
+const NOTIFY_ROWS: (NotifyLayout<unknown, unknown> | undefined)[] = [];
 for (const [name, code] of Object.entries(NotifyCode)) {
-  NOTIFY_ROWS[code] = NOTIFICATIONS[name as NotifyName] as NotifyLayout<unknown>;
+  NOTIFY_ROWS[code] = NOTIFICATIONS[name as NotifyName] as NotifyLayout<unknown, unknown>;
 }
 
 /**
@@ -522,14 +526,14 @@ export function decodeNotification(bytes: Uint8Array): FuseNotification {
 
 /** A notification to encode: its name and body (`header.len`, `unique` and `error` are computed). */
 export type FuseNotificationInit =
-  | { [K in NotifyName]: { op: `NOTIFY_${K}`; body: NotifyBodies[K] } }[NotifyName]
+  | { [K in NotifyName]: { op: `NOTIFY_${K}`; body: NotifyBodiesInit[K] } }[NotifyName]
   | { op: "NOTIFY_UNKNOWN"; header: { error: number }; body: { raw: Uint8Array } };
 
 /** Encodes a notification (unique 0, error = the notify code). */
 export function encodeNotification(msg: FuseNotificationInit): Uint8Array {
   let code: number;
   let size: number;
-  let row: NotifyLayout<unknown> | undefined;
+  let row: NotifyLayout<unknown, unknown> | undefined;
   if (msg.op === "NOTIFY_UNKNOWN") {
     code = msg.header.error;
     size = msg.body.raw.length;

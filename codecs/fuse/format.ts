@@ -31,6 +31,8 @@ import {
   WRITE,
 } from "./constants.ts";
 import type { FuseNotification, FuseReply, FuseRequest } from "./types.ts";
+import { FuseName, type NameInit, nameText } from "./names.ts";
+import { DirentList, DirentplusList } from "./dirents.ts";
 
 /** Linux errno names (x86_64 and aarch64 share them) for the errors FUSE replies carry. */
 const ERRNO: Readonly<Record<number, string>> = {
@@ -142,12 +144,18 @@ function hex(b: Uint8Array, max = 32): string {
 }
 
 /**
- * A JSON-safe copy of a decoded message: bigint as decimal strings,
- * `Uint8Array` as hex strings, everything else as is.
+ * A JSON-safe copy of a decoded message: bigint as decimal strings, names
+ * as text ({@linkcode nameText}: invalid UTF-8 bytes as `\xNN`), other
+ * `Uint8Array` as hex strings, directory listings as `{ entries }`,
+ * everything else as is.
  */
 export function toJsonValue(value: unknown): unknown {
   if (typeof value === "bigint") return value.toString();
+  if (value instanceof FuseName) return value.text;
   if (value instanceof Uint8Array) return hex(value, Infinity);
+  if (value instanceof DirentList || value instanceof DirentplusList) {
+    return { entries: toJsonValue(value.entries) };
+  }
   if (Array.isArray(value)) return value.map(toJsonValue);
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
@@ -159,8 +167,8 @@ export function toJsonValue(value: unknown): unknown {
   return value;
 }
 
-function q(s: string): string {
-  return JSON.stringify(s);
+function q(s: NameInit): string {
+  return JSON.stringify(nameText(s));
 }
 
 /** The key arguments of a request in one short line (`name="a.txt"`, `fh=3 offset=0 size=4096`). */

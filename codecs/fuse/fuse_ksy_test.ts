@@ -19,6 +19,8 @@ import {
 import { Opcode, type OpName } from "./constants.ts";
 import { notificationSamples, replyBodies, requestBodies } from "./_samples.ts";
 import type { FuseExtension, FuseRequest } from "./types.ts";
+import { FuseName } from "./names.ts";
+import { DirentList, DirentplusList } from "./dirents.ts";
 
 const parse = await loadKsy(new URL("./fuse.ksy", import.meta.url).pathname);
 
@@ -26,7 +28,13 @@ const IGNORED = /^(reserved|unused|spare)/;
 
 /** Asserts the Kaitai reading `kt` agrees with the TypeScript reading `ts`. */
 function agree(ts: unknown, kt: unknown, path: string): void {
-  if (typeof ts === "bigint") {
+  if (ts instanceof FuseName) {
+    // Kaitai reads names as UTF-8 strings (the samples' names are valid UTF-8): same bytes
+    assert.equal(typeof kt, "string", `${path}: Kaitai gave ${typeof kt}`);
+    assert.deepEqual(Array.from(ts), Array.from(new TextEncoder().encode(kt as string)), path);
+  } else if (ts instanceof DirentList || ts instanceof DirentplusList) {
+    agree({ entries: ts.entries }, kt, path);
+  } else if (typeof ts === "bigint") {
     if (ts > BigInt(Number.MAX_SAFE_INTEGER) || ts < BigInt(Number.MIN_SAFE_INTEGER)) return;
     assert.equal(kt, Number(ts), path);
   } else if (ts instanceof Uint8Array) {

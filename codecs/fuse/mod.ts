@@ -8,6 +8,8 @@
  * - {@linkcode decodeNotification} / {@linkcode encodeNotification}: unsolicited
  *   server messages (unique 0).
  * - {@linkcode FuseStream}: pairs both directions of a session by `unique`.
+ * - Names are bytes ({@linkcode FuseName}, shown with {@linkcode nameText});
+ *   directory listings decode their entries on access ({@linkcode DirentList}).
  *
  * Sizes that changed over the protocol's life follow the `minor` option.
  * Malformed input throws a {@linkcode CodecError} naming the field and offset.
@@ -30,5 +32,7 @@ export * from "./constants.ts";
 export type * from "./types.ts";
 export * from "./codec.ts";
 export * from "./stream.ts";
+export * from "./names.ts";
+export * from "./dirents.ts";
 export { CodecError } from "../errors.ts";
 export * from "./format.ts";

@@ -3,11 +3,21 @@
  * `include/uapi/linux/fuse.h` (snake_case), so JSON keys, the Wireshark
  * dissector and the C structs line up. u64 fields are `bigint`; payloads
  * (WRITE data, READ reply data, xattr values) are `Uint8Array` views into the
- * decoded buffer, not copies.
+ * decoded buffer, not copies. Names and symlink targets are bytes too
+ * ({@linkcode FuseName}, a view; encoders also take strings), and a READDIR or
+ * READDIRPLUS reply is a list that decodes its entries on first access
+ * ({@linkcode DirentList}): all of them stay valid as long as the decoded
+ * buffer is left unchanged.
+ *
+ * Decoded bodies are `RequestBodies`/`ReplyBodies`/`NotifyBodies`; encoders
+ * take the `...Init` variants, the same fields with names as
+ * {@linkcode NameInit} (a string or bytes).
  *
  * @module
  */
 import type { NotifyName, OpName } from "./constants.ts";
+import type { FuseName, NameInit } from "./names.ts";
+import type { DirentList, DirentplusList } from "./dirents.ts";
 
 /** `struct fuse_in_header` (40 bytes). `total_extlen` counts 8-byte units of extensions (7.38). */
 export interface FuseInHeader {
@@ -142,7 +152,16 @@ export interface FuseDirent {
   off: bigint;
   namelen: number;
   type: number;
-  name: string;
+  name: FuseName;
+}
+
+/** A `fuse_dirent` to encode: `namelen` is computed from the name. */
+export interface FuseDirentInit {
+  ino: bigint;
+  off: bigint;
+  namelen?: number;
+  type: number;
+  name: NameInit;
 }
 
 /** `struct fuse_direntplus`: an entry_out and a dirent. */
@@ -151,17 +170,23 @@ export interface FuseDirentplus {
   dirent: FuseDirent;
 }
 
+/** A `fuse_direntplus` to encode. */
+export interface FuseDirentplusInit {
+  entry_out: FuseEntryOut;
+  dirent: FuseDirentInit;
+}
+
 /** An empty body (READLINK, STATFS and DESTROY requests; replies that carry only a header). */
 export type EmptyBody = Record<string, never>;
 
 /** A body that is one NUL-terminated name (LOOKUP, UNLINK, RMDIR, REMOVEXATTR). */
-export interface NameIn {
-  name: string;
+export interface NameIn<N = FuseName> {
+  name: N;
 }
 
-/** Request bodies by opcode name. */
-export interface RequestBodies {
-  LOOKUP: NameIn;
+/** Request bodies by opcode name, names of type `N`. */
+export interface RequestBodiesOf<N> {
+  LOOKUP: NameIn<N>;
   /** `struct fuse_forget_in`. */
   FORGET: { nlookup: bigint };
   /** `struct fuse_getattr_in`. */
@@ -187,17 +212,17 @@ export interface RequestBodies {
   };
   READLINK: EmptyBody;
   /** Two NUL-terminated strings: the new entry's name, then the link target. */
-  SYMLINK: { name: string; linkname: string };
+  SYMLINK: { name: N; linkname: N };
   /** `struct fuse_mknod_in` (8 bytes below 7.12: mode, rdev) and the name. */
-  MKNOD: { mode: number; rdev: number; umask: number; padding: number; name: string };
+  MKNOD: { mode: number; rdev: number; umask: number; padding: number; name: N };
   /** `struct fuse_mkdir_in` and the name. */
-  MKDIR: { mode: number; umask: number; name: string };
-  UNLINK: NameIn;
-  RMDIR: NameIn;
+  MKDIR: { mode: number; umask: number; name: N };
+  UNLINK: NameIn<N>;
+  RMDIR: NameIn<N>;
   /** `struct fuse_rename_in`, the old name, the new name. */
-  RENAME: { newdir: bigint; oldname: string; newname: string };
+  RENAME: { newdir: bigint; oldname: N; newname: N };
   /** `struct fuse_link_in` and the new name. */
-  LINK: { oldnodeid: bigint; newname: string };
+  LINK: { oldnodeid: bigint; newname: N };
   /** `struct fuse_open_in`. */
   OPEN: OpenIn;
   /** `struct fuse_read_in`. */
@@ -227,14 +252,14 @@ export interface RequestBodies {
     flags: number;
     setxattr_flags: number;
     padding: number;
-    name: string;
+    name: N;
     value: Uint8Array;
   };
   /** `struct fuse_getxattr_in` and the name. */
-  GETXATTR: { size: number; padding: number; name: string };
+  GETXATTR: { size: number; padding: number; name: N };
   /** `struct fuse_getxattr_in`. */
   LISTXATTR: { size: number; padding: number };
-  REMOVEXATTR: NameIn;
+  REMOVEXATTR: NameIn<N>;
   /** `struct fuse_flush_in`. */
   FLUSH: { fh: bigint; unused: number; padding: number; lock_owner: bigint };
   /** `struct fuse_init_in` (16 bytes below 7.36: no flags2). */
@@ -249,7 +274,7 @@ export interface RequestBodies {
   /** `struct fuse_access_in`. */
   ACCESS: { mask: number; padding: number };
   /** `struct fuse_create_in` (8 bytes below 7.12: flags, mode) and the name. */
-  CREATE: CreateIn;
+  CREATE: CreateIn<N>;
   /** `struct fuse_interrupt_in`: the unique of the interrupted request. */
   INTERRUPT: { unique: bigint };
   /** `struct fuse_bmap_in`. */
@@ -283,7 +308,7 @@ export interface RequestBodies {
   FALLOCATE: { fh: bigint; offset: bigint; length: bigint; mode: number; padding: number };
   READDIRPLUS: ReadIn;
   /** `struct fuse_rename2_in`, the old name, the new name. */
-  RENAME2: { newdir: bigint; flags: number; padding: number; oldname: string; newname: string };
+  RENAME2: { newdir: bigint; flags: number; padding: number; oldname: N; newname: N };
   /** `struct fuse_lseek_in`. */
   LSEEK: { fh: bigint; offset: bigint; whence: number; padding: number };
   COPY_FILE_RANGE: CopyFileRangeIn;
@@ -293,13 +318,18 @@ export interface RequestBodies {
   REMOVEMAPPING: { count: number; mappings: FuseRemovemappingOne[] };
   /** `struct fuse_syncfs_in`. */
   SYNCFS: { padding: bigint };
-  TMPFILE: CreateIn;
+  TMPFILE: CreateIn<N>;
   /** `struct fuse_statx_in`. */
   STATX: { getattr_flags: number; reserved: number; fh: bigint; sx_flags: number; sx_mask: number };
   COPY_FILE_RANGE_64: CopyFileRangeIn;
   /** `struct cuse_init_in`. */
   CUSE_INIT: { major: number; minor: number; unused: number; flags: number };
 }
+
+/** Decoded request bodies (names as {@linkcode FuseName}). */
+export type RequestBodies = RequestBodiesOf<FuseName>;
+/** Request bodies as encoders take them (names as strings or bytes). */
+export type RequestBodiesInit = RequestBodiesOf<NameInit>;
 
 /** `struct fuse_open_in` (`open_flags` was `unused` before 7.33). */
 export interface OpenIn {
@@ -343,12 +373,12 @@ export interface LkIn {
 }
 
 /** `struct fuse_create_in` and the name. */
-export interface CreateIn {
+export interface CreateIn<N = FuseName> {
   flags: number;
   mode: number;
   umask: number;
   open_flags: number;
-  name: string;
+  name: N;
 }
 
 /** `struct fuse_copy_file_range_in`. */
@@ -396,14 +426,17 @@ export interface XattrOut {
   value: Uint8Array | null;
 }
 
-/** Reply bodies by opcode name (for replies whose `error` is 0). */
-export interface ReplyBodies {
+/**
+ * Reply bodies by opcode name (for replies whose `error` is 0), with names of
+ * type `N` and READDIR/READDIRPLUS bodies of types `D`/`P`.
+ */
+export interface ReplyBodiesOf<N, D, P> {
   LOOKUP: FuseEntryOut;
   FORGET: EmptyBody;
   GETATTR: FuseAttrOut;
   SETATTR: FuseAttrOut;
   /** The link target (the kernel's reply carries it without a NUL). */
-  READLINK: { link: string };
+  READLINK: { link: N };
   SYMLINK: FuseEntryOut;
   MKNOD: FuseEntryOut;
   MKDIR: FuseEntryOut;
@@ -427,7 +460,7 @@ export interface ReplyBodies {
   INIT: FuseInitOut;
   OPENDIR: FuseOpenOut;
   /** A list of `fuse_dirent`, each 8-byte aligned. */
-  READDIR: { entries: FuseDirent[] };
+  READDIR: D;
   RELEASEDIR: EmptyBody;
   FSYNCDIR: EmptyBody;
   /** `struct fuse_lk_out`. */
@@ -449,7 +482,7 @@ export interface ReplyBodies {
   BATCH_FORGET: EmptyBody;
   FALLOCATE: EmptyBody;
   /** A list of `fuse_direntplus`, each 8-byte aligned. */
-  READDIRPLUS: { entries: FuseDirentplus[] };
+  READDIRPLUS: P;
   RENAME2: EmptyBody;
   /** `struct fuse_lseek_out`. */
   LSEEK: { offset: bigint };
@@ -475,6 +508,15 @@ export interface ReplyBodies {
     info: Uint8Array;
   };
 }
+
+/** Decoded reply bodies: names as {@linkcode FuseName}, directory listings decoded on access. */
+export type ReplyBodies = ReplyBodiesOf<FuseName, DirentList, DirentplusList>;
+/** Reply bodies as encoders take them (a decoded body is one too). */
+export type ReplyBodiesInit = ReplyBodiesOf<
+  NameInit,
+  { readonly entries: readonly FuseDirentInit[] },
+  { readonly entries: readonly FuseDirentplusInit[] }
+>;
 
 /** `struct fuse_write_out`. */
 export interface WriteOut {
@@ -540,14 +582,14 @@ export interface UnknownReply {
 /** Any decoded reply; switch on `op` to narrow `body`. */
 export type FuseReply = { [K in OpName]: FuseReplyOf<K> }[OpName] | UnknownReply;
 
-/** Notification bodies by notification name. */
-export interface NotifyBodies {
+/** Notification bodies by notification name, names of type `N`. */
+export interface NotifyBodiesOf<N> {
   /** `struct fuse_notify_poll_wakeup_out`. */
   POLL: { kh: bigint };
   /** `struct fuse_notify_inval_inode_out` (`off`, `len` signed). */
   INVAL_INODE: { ino: bigint; off: bigint; len: bigint };
   /** `struct fuse_notify_inval_entry_out` and the name. */
-  INVAL_ENTRY: { parent: bigint; namelen: number; flags: number; name: string };
+  INVAL_ENTRY: { parent: bigint; namelen: number; flags: number; name: N };
   /** `struct fuse_notify_store_out` and `size` bytes of data. */
   STORE: { nodeid: bigint; offset: bigint; size: number; padding: number; data: Uint8Array };
   /** `struct fuse_notify_retrieve_out`. */
@@ -559,12 +601,17 @@ export interface NotifyBodies {
     padding: number;
   };
   /** `struct fuse_notify_delete_out` and the name. */
-  DELETE: { parent: bigint; child: bigint; namelen: number; padding: number; name: string };
+  DELETE: { parent: bigint; child: bigint; namelen: number; padding: number; name: N };
   RESEND: EmptyBody;
   INC_EPOCH: EmptyBody;
   /** `struct fuse_notify_prune_out` and `count` node ids. */
   PRUNE: { count: number; padding: number; spare: bigint; nodeids: bigint[] };
 }
+
+/** Decoded notification bodies (names as {@linkcode FuseName}). */
+export type NotifyBodies = NotifyBodiesOf<FuseName>;
+/** Notification bodies as the encoder takes them (names as strings or bytes). */
+export type NotifyBodiesInit = NotifyBodiesOf<NameInit>;
 
 /** A decoded notification (server to kernel, `unique` 0, `error` = code). */
 export interface FuseNotificationOf<K extends NotifyName> {

@@ -9,7 +9,7 @@ import {
   encodeRequest,
   type FuseReplyOf,
   type OpName,
-  type RequestBodies,
+  type RequestBodiesInit,
 } from "../../codecs/fuse/mod.ts";
 import type { FrontendQueue } from "./frontend.ts";
 
@@ -19,7 +19,7 @@ let nextUnique = 1n;
 export function fuseRequest<K extends OpName>(
   op: K,
   nodeid: bigint,
-  body: RequestBodies[K],
+  body: RequestBodiesInit[K],
 ): Uint8Array {
   return encodeRequest(
     { op, header: { unique: nextUnique++, nodeid, uid: 0, gid: 0, pid: 1 }, body } as never,
@@ -31,7 +31,7 @@ export async function fuseCall<K extends OpName>(
   queue: FrontendQueue,
   op: K,
   nodeid: bigint,
-  body: RequestBodies[K],
+  body: RequestBodiesInit[K],
   replySize = 8192,
 ): Promise<{ len: number; reply: FuseReplyOf<K> | null }> {
   const req = fuseRequest(op, nodeid, body);
