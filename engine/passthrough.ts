@@ -122,7 +122,10 @@ export class Passthrough {
   readonly #attrValid: bigint;
   readonly #attrValidNsec: number;
   readonly #umask: number;
-  readonly #readBuf = new Uint8Array(1 << 20);
+  // page-aligned: O_DIRECT host descriptors read into it directly
+  readonly #readBuf = fs.alignedBytes(1 << 20);
+  // O_DIRECT writes whose payload is not page-aligned in memory are copied here first
+  #bounce: Uint8Array | null = null;
   readonly #dirBuf = new Uint8Array(64 * 1024);
   /** Whether the writeback cache was negotiated (set by the session after INIT). */
   writebackActive = false;
@@ -560,10 +563,26 @@ export class Passthrough {
     this.#writable("write");
     const h = this.handles.get(b.fh);
     if ((b.write_flags & WRITE.FUSE_WRITE_KILL_SUIDGID) !== 0) this.#killSuidSgid(h.inode.fd);
+    let data = b.data;
+    if ((h.flags & fs.O_DIRECT) !== 0 && !fs.isAligned(data)) {
+      // The client's O_DIRECT buffer was aligned; ours (the payload inside a
+      // request message) may not be. Offset and length stay the client's, so
+      // an unaligned O_DIRECT write still fails with EINVAL as it does locally.
+      data = this.#aligned(data);
+    }
     const n = (h.flags & fs.O_APPEND) !== 0
-      ? fs.write(h.fd, b.data)
-      : fs.pwrite(h.fd, b.data, b.offset);
+      ? fs.write(h.fd, data)
+      : fs.pwrite(h.fd, data, b.offset);
     return { size: n, padding: 0 };
+  }
+
+  #aligned(data: Uint8Array): Uint8Array {
+    if (this.#bounce === null || this.#bounce.length < data.length) {
+      this.#bounce = fs.alignedBytes(Math.max(data.length, 1 << 20));
+    }
+    const out = this.#bounce.subarray(0, data.length);
+    out.set(data);
+    return out;
   }
 
   /** STATFS of the file system holding the node. */

@@ -672,6 +672,28 @@ export function write(fd: number, buf: Uint8Array): number {
   return check("write", n);
 }
 
+/**
+ * A zero-filled buffer of `size` bytes whose first byte sits at a multiple of
+ * `alignment` in memory (a power of two, 4096 by default): what `O_DIRECT`
+ * reads and writes need. The backing store of a large ArrayBuffer does not
+ * move, so the alignment holds for the buffer's life.
+ */
+export function alignedBytes(size: number, alignment = 4096): Uint8Array {
+  const raw = new Uint8Array(size + alignment);
+  const skip = (alignment - addressOf(raw) % alignment) % alignment;
+  return raw.subarray(skip, skip + size);
+}
+
+/** Whether the first byte of `bytes` sits at a multiple of `alignment` (a power of two) in memory. */
+export function isAligned(bytes: Uint8Array, alignment = 4096): boolean {
+  return addressOf(bytes) % alignment === 0;
+}
+
+function addressOf(bytes: Uint8Array): number {
+  if (bytes.byteLength === 0) return 0;
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
+}
+
 /** `fallocate(2)`. */
 export function fallocate(
   fd: number,

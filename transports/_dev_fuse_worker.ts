@@ -13,6 +13,7 @@
  */
 /// <reference lib="deno.worker" />
 import { pollReadable, readMessageSync, writeMessageSync } from "../sys/fuse_mount.ts";
+import { alignedBytes } from "../sys/fs.ts";
 import { bareReply, FUSE_IN_HEADER_SIZE, requestUnique } from "./framing.ts";
 import { closeServer, instantiateServer, type ServerSpec } from "./server_spec.ts";
 import type { FuseServer } from "../engine/types.ts";
@@ -34,12 +35,26 @@ function log(line: string): void {
   post({ type: "log", line });
 }
 
+/** fuse_in_header (40) + fuse_write_in (40): where a WRITE's data starts. */
+const WRITE_DATA_OFFSET = 80;
+
+/**
+ * A read buffer placed so that a WRITE's payload starts on a page boundary:
+ * an O_DIRECT host descriptor can then be written from it without a copy.
+ */
+function readBuffer(size: number): Uint8Array {
+  return alignedBytes(size + 4096).subarray(
+    4096 - WRITE_DATA_OFFSET,
+    4096 - WRITE_DATA_OFFSET + size,
+  );
+}
+
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 async function serve(fd: number, bufferSize: number, srv: FuseServer): Promise<void> {
-  let buffer = new Uint8Array(bufferSize);
+  let buffer = readBuffer(bufferSize);
   let pending = 0;
   let requests = 0;
   let reason = "unmounted";
@@ -81,7 +96,7 @@ async function serve(fd: number, bufferSize: number, srv: FuseServer): Promise<v
     }
     if (result instanceof Promise) {
       // the pending request may still look at its bytes: read the next ones elsewhere
-      buffer = new Uint8Array(bufferSize);
+      buffer = readBuffer(bufferSize);
       pending++;
       result.then(
         (r) => reply(unique, r),

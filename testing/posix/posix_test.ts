@@ -22,21 +22,7 @@ const DUMP = Deno.env.get("RINGSIDE_POSIX_DUMP");
  * must show exactly these lines (so the step fails, saying so, the moment the
  * behaviour changes, fixed or not), and they are printed on every run.
  */
-const KNOWN_DIVERGENCES: Record<string, { why: string; diff: string[] }> = {
-  direct_io: {
-    why: "engine keeps O_DIRECT on its host descriptor and writes from an unaligned buffer: " +
-      "every O_DIRECT write through the mount fails with EINVAL",
-    diff: [
-      'step 1 me pwriteAligned ["fd","direct!",131072,0]: mount {"errno":"EINVAL"} / plain {"ret":131072}',
-      'step 2 me preadAligned ["fd",4096,0]: mount {"ret":{"n":0,"head":""}} / plain {"ret":{"n":4096,"head":"direct!direct!di"}}',
-      'step 3 me pwriteAligned ["fd","second",4096,8192]: mount {"errno":"EINVAL"} / plain {"ret":4096}',
-      'step 4 me fstat ["fd"]: mount {"ret":{"type":"file","mode":420,"nlink":1,"uid":0,"gid":0,"size":0,"blocks":0}} / plain {"ret":{"type":"file","mode":420,"nlink":1,"uid":0,"gid":0,"size":131072,"blocks":256}}',
-      "tree d size: mount 0 / plain 131072",
-      "tree d blocks: mount 0 / plain 256",
-      'tree d content: mount "" / plain undefined',
-    ],
-  },
-};
+const KNOWN_DIVERGENCES: Record<string, { why: string; diff: string[] }> = {};
 
 peerTest("posix conformance: ringside mount and plain directory agree", {
   needs: ["fuse"],
