@@ -1,0 +1,126 @@
+/**
+ * The passthrough engine in process, without a kernel or transport: the time
+ * one request takes from its message bytes to its reply bytes (decode,
+ * host system calls, encode). Requests are encoded once, outside the timed
+ * loop; where a request needs an id from the previous reply (CREATE's node id
+ * and handle), the id is patched into a prepared message.
+ *
+ * ```sh
+ * deno bench -A bench/engine_bench.ts                      # shared dir on /dev/shm
+ * RINGSIDE_BENCH_DIR=/var/tmp deno bench -A bench/engine_bench.ts
+ * ```
+ *
+ * tmpfs by default: on ext4 the cost of creating files depends on how many
+ * were deleted in the last few seconds (ext4 skips recently freed inodes), so
+ * the numbers measure the file system more than the engine.
+ *
+ * @module
+ */
+import { encodeRequest, type FuseRequestInit } from "../codecs/fuse/mod.ts";
+import { createPassthrough } from "../engine/session.ts";
+
+const O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200;
+const base = Deno.env.get("RINGSIDE_BENCH_DIR") ??
+  (Deno.statSync("/dev/shm").isDirectory ? "/dev/shm" : undefined);
+const dir = Deno.makeTempDirSync({ prefix: "ringside-engine-bench-", dir: base });
+Deno.writeFileSync(`${dir}/file`, new Uint8Array(1 << 20).fill(7));
+const server = createPassthrough(dir, { cache: "auto", log: () => {} });
+
+let unique = 1n;
+function request(op: string, nodeid: bigint, body: unknown): Uint8Array {
+  return encodeRequest(
+    { op, header: { unique: unique++, nodeid, uid: 0, gid: 0, pid: 1 }, body } as FuseRequestInit,
+    { minor: 45 },
+  );
+}
+
+function call(bytes: Uint8Array): Uint8Array {
+  const reply = server.handle(bytes);
+  if (!(reply instanceof Uint8Array)) throw new Error("expected a reply now");
+  const error = new DataView(reply.buffer, reply.byteOffset).getInt32(4, true);
+  if (error !== 0) throw new Error(`request failed with errno ${-error}`);
+  return reply;
+}
+
+function u64(reply: Uint8Array, offset: number): bigint {
+  return new DataView(reply.buffer, reply.byteOffset).getBigUint64(offset, true);
+}
+
+call(request("INIT", 0n, { major: 7, minor: 45, max_readahead: 131072, flags: 0, flags2: 0 }));
+const fileId = u64(call(request("LOOKUP", 1n, { name: "file" })), 16);
+const fh = u64(call(request("OPEN", fileId, { flags: O_RDWR, open_flags: 0 })), 16);
+
+const lookup = request("LOOKUP", 1n, { name: "file" });
+const forgetFile = request("FORGET", fileId, { nlookup: 1n });
+const lookupMissing = request("LOOKUP", 1n, { name: "missing" });
+const getattr = request("GETATTR", fileId, { getattr_flags: 0, dummy: 0, fh: 0n });
+const read4k = request("READ", fileId, {
+  fh,
+  offset: 4096n,
+  size: 4096,
+  read_flags: 0,
+  lock_owner: 0n,
+  flags: 0,
+  padding: 0,
+});
+const write4k = request("WRITE", fileId, {
+  fh,
+  offset: 8192n,
+  size: 4096,
+  write_flags: 0,
+  lock_owner: 0n,
+  flags: 0,
+  padding: 0,
+  data: new Uint8Array(4096).fill(1),
+});
+const create = request("CREATE", 1n, {
+  flags: O_WRONLY | O_CREAT | O_EXCL,
+  mode: 0o100644,
+  umask: 0o022,
+  open_flags: 0,
+  name: "new",
+});
+const release = request("RELEASE", 0n, { fh: 0n, flags: 0, release_flags: 0, lock_owner: 0n });
+const releaseView = new DataView(release.buffer, release.byteOffset);
+const unlink = request("UNLINK", 1n, { name: "new" });
+const forgetNew = request("FORGET", 0n, { nlookup: 1n });
+const forgetView = new DataView(forgetNew.buffer, forgetNew.byteOffset);
+
+Deno.bench("LOOKUP (hit, with its FORGET)", () => {
+  call(lookup);
+  server.handle(forgetFile);
+});
+
+Deno.bench("LOOKUP of a missing name (ENOENT)", () => {
+  const r = server.handle(lookupMissing) as Uint8Array;
+  if (r[4] === 0) throw new Error("expected ENOENT");
+});
+
+Deno.bench("GETATTR", () => {
+  call(getattr);
+});
+
+Deno.bench("READ 4 KiB", () => {
+  call(read4k);
+});
+
+Deno.bench("WRITE 4 KiB", () => {
+  call(write4k);
+});
+
+Deno.bench("CREATE + RELEASE + UNLINK (+ FORGET)", () => {
+  const r = call(create);
+  const nodeid = u64(r, 16);
+  const handle = u64(r, 16 + 128);
+  releaseView.setBigUint64(16, nodeid, true);
+  releaseView.setBigUint64(40, handle, true);
+  call(release);
+  call(unlink);
+  forgetView.setBigUint64(16, nodeid, true);
+  server.handle(forgetNew);
+});
+
+globalThis.addEventListener("unload", () => {
+  server.close();
+  Deno.removeSync(dir, { recursive: true });
+});
