@@ -122,6 +122,10 @@ export class Passthrough {
   readonly #attrValid: bigint;
   readonly #attrValidNsec: number;
   readonly #umask: number;
+  // the thread's own credentials: a caller with exactly these needs no switch
+  readonly #ownUid = Deno.uid() ?? 0;
+  readonly #ownGid = Deno.gid() ?? 0;
+  readonly #ownGroups = fs.getgroups();
   // page-aligned: O_DIRECT host descriptors read into it directly
   readonly #readBuf = fs.alignedBytes(1 << 20);
   // O_DIRECT writes whose payload is not page-aligned in memory are copied here first
@@ -214,8 +218,16 @@ export class Passthrough {
 
   /** Opens `name` in `parent` as `O_PATH` without following it, and counts a lookup. */
   #lookupChild(parent: Inode, name: Uint8Array): FuseEntryOut {
-    if (parent.type !== fs.S_IFDIR) fail("lookup", Errno.ENOTDIR);
-    const fd = fs.openat(parent.fd, name, { flags: fs.O_PATH | fs.O_NOFOLLOW });
+    const entry = this.#tryLookupChild(parent, name);
+    if (typeof entry === "number") fail("lookup", entry);
+    return entry;
+  }
+
+  /** {@linkcode #lookupChild} returning the errno of a failed open instead of throwing it. */
+  #tryLookupChild(parent: Inode, name: Uint8Array): FuseEntryOut | number {
+    if (parent.type !== fs.S_IFDIR) return Errno.ENOTDIR;
+    const fd = fs.tryOpenat(parent.fd, name, { flags: fs.O_PATH | fs.O_NOFOLLOW });
+    if (fd < 0) return -fd;
     let st: fs.Stat;
     try {
       st = fs.fstat(fd);
@@ -254,6 +266,11 @@ export class Passthrough {
   }
 
   #runAs<T>(ctx: RequestContext, fn: () => T): T {
+    // Switching costs six system calls; the caller often is the server's own user.
+    if (ctx.uid === this.#ownUid && ctx.gid === this.#ownGid) {
+      // root's supplementary groups change no permission check (it has the capabilities)
+      if (ctx.uid === 0 || sameGroups(ctx.groups, this.#ownGroups)) return fn();
+    }
     return this.#creds.run(ctx, fn);
   }
 
@@ -299,6 +316,17 @@ export class Passthrough {
 
   /** LOOKUP: `.` is the parent, `..` its parent but never above the shared directory. */
   lookup(nodeid: bigint, b: RequestBodies["LOOKUP"]): FuseEntryOut {
+    const entry = this.lookupEntry(nodeid, b);
+    if (typeof entry === "number") fail("lookup", entry);
+    return entry;
+  }
+
+  /**
+   * {@linkcode lookup} that returns the errno of a name that cannot be opened
+   * instead of throwing it: a missing name is common (every create starts
+   * with one), and an exception costs more than the system call.
+   */
+  lookupEntry(nodeid: bigint, b: RequestBodies["LOOKUP"]): FuseEntryOut | number {
     const parent = this.#dir(nodeid);
     const name = b.name;
     if (name.length === 1 && name[0] === DOT) {
@@ -307,7 +335,7 @@ export class Passthrough {
     }
     if (name.length === 2 && name[0] === DOT && name[1] === DOT) return this.#lookupDotDot(parent);
     checkName(name);
-    return this.#lookupChild(parent, name);
+    return this.#tryLookupChild(parent, name);
   }
 
   #lookupDotDot(dir: Inode): FuseEntryOut {
@@ -520,7 +548,10 @@ export class Passthrough {
     );
     try {
       this.#fixMode(fd, "", b.mode);
-      const entry = this.#internOpen(fd);
+      // by name (half the cost of a /proc/self/fd walk); should the host have
+      // moved it meanwhile, through the descriptor
+      const byName = this.#tryLookupChild(parent, b.name);
+      const entry = typeof byName === "number" ? this.#internOpen(fd) : byName;
       const inode = this.inodes.get(entry.nodeid);
       return { entry, open: this.#openOut(this.handles.add(fd, inode, flags), false) };
     } catch (e) {
@@ -973,6 +1004,13 @@ const ZERO_STAT: fs.Stat = {
   attributes: 0n,
   mntId: 0n,
 };
+
+function sameGroups(a: ArrayLike<number> | undefined, b: readonly number[]): boolean {
+  if (a === undefined) return b.length === 0;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 let fchmodat2Works = true;
 

@@ -178,8 +178,11 @@ export class PassthroughServer implements FuseServer {
         this.#resetState();
         this.#negotiated = null;
         return this.#empty(req);
-      case "LOOKUP":
-        return this.#reply(req, h.lookup(nodeid, req.body));
+      case "LOOKUP": {
+        const entry = h.lookupEntry(nodeid, req.body);
+        if (typeof entry === "number") return encodeErrorReply(req.header.unique, entry);
+        return this.#reply(req, entry);
+      }
       case "GETATTR":
         return this.#reply(req, h.getattr(nodeid, req.body));
       case "SETATTR":

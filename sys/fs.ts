@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { check, openLibc, SysError } from "./libc.ts";
+import { check, errno, openLibc, SysError } from "./libc.ts";
 
 // ---------------------------------------------------------------- constants
 // x86_64 Linux values (include/uapi/asm-generic/fcntl.h, linux/stat.h, ...).
@@ -324,6 +324,20 @@ export function openat(dirfd: number, path: PathLike, options: OpenOptions = {})
     "openat",
     lib.openat(dirfd, cpath(path, scratchA), (options.flags ?? 0) | O_CLOEXEC, options.mode ?? 0),
   );
+}
+
+/**
+ * {@linkcode openat} for paths where failing is common (a LOOKUP of a missing
+ * name): returns the new descriptor, or the negated errno instead of throwing.
+ */
+export function tryOpenat(dirfd: number, path: PathLike, options: OpenOptions = {}): number {
+  const fd = lib.openat(
+    dirfd,
+    cpath(path, scratchA),
+    (options.flags ?? 0) | O_CLOEXEC,
+    options.mode ?? 0,
+  );
+  return fd >= 0 ? fd : -errno();
 }
 
 /** Options of {@linkcode openat2}. */
