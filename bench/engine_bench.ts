@@ -63,6 +63,15 @@ const read4k = request("READ", fileId, {
   flags: 0,
   padding: 0,
 });
+const read128k = request("READ", fileId, {
+  fh,
+  offset: 131072n,
+  size: 131072,
+  read_flags: 0,
+  lock_owner: 0n,
+  flags: 0,
+  padding: 0,
+});
 const write4k = request("WRITE", fileId, {
   fh,
   offset: 8192n,
@@ -102,6 +111,17 @@ Deno.bench("GETATTR", () => {
 
 Deno.bench("READ 4 KiB", () => {
   call(read4k);
+});
+
+Deno.bench("READ 128 KiB (reply allocated)", { group: "read128k" }, () => {
+  server.repliesConsumedAtOnce = false;
+  call(read128k);
+});
+
+Deno.bench("READ 128 KiB (reused reply, as on /dev/fuse)", { group: "read128k" }, () => {
+  server.repliesConsumedAtOnce = true;
+  call(read128k);
+  server.repliesConsumedAtOnce = false;
 });
 
 Deno.bench("WRITE 4 KiB", () => {

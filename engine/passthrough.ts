@@ -75,6 +75,8 @@ const FULL_LOCK_OFFSET = 0x7fffffffffffffffn;
 const S_IFMT = fs.S_IFMT;
 const ENTRY_SIZE_PLUS = 152; // fuse_entry_out (128) + fuse_dirent header (24)
 const DIRENT_HEADER = 24;
+const OUT_HEADER = 16; // fuse_out_header
+const READ_REPLY_MAX = 1 << 20; // the session's max_write, also the largest READ the kernel sends
 const WRITE_OPEN = fs.O_WRONLY | fs.O_RDWR | fs.O_TRUNC | fs.O_APPEND | fs.O_CREAT;
 
 function align8(n: number): number {
@@ -130,6 +132,9 @@ export class Passthrough {
   readonly #readBuf = fs.alignedBytes(1 << 20);
   // O_DIRECT writes whose payload is not page-aligned in memory are copied here first
   #bounce: Uint8Array | null = null;
+  // reused READ replies (see readReply), allocated on first use
+  #readReply: Uint8Array | null = null;
+  #readReplyView: DataView | null = null;
   readonly #dirBuf = new Uint8Array(64 * 1024);
   /** Whether the writeback cache was negotiated (set by the session after INIT). */
   writebackActive = false;
@@ -587,6 +592,33 @@ export class Passthrough {
     const size = Math.min(b.size, this.#readBuf.length);
     const n = fs.pread(h.fd, this.#readBuf.subarray(0, size), b.offset);
     return { data: this.#readBuf.subarray(0, n) };
+  }
+
+  /**
+   * READ answered in a buffer this handler reuses: returns the whole reply
+   * message (fuse_out_header, then the data read straight into it, no copy),
+   * valid until the next call. The data starts on a page boundary, so an
+   * O_DIRECT host descriptor reads into it too.
+   */
+  readReply(b: ReadIn, unique: bigint): Uint8Array {
+    const h = this.handles.get(b.fh);
+    const size = Math.min(b.size, READ_REPLY_MAX);
+    if (this.#readReply === null) {
+      this.#readReply = fs.alignedBytes(READ_REPLY_MAX + 4096)
+        .subarray(4096 - OUT_HEADER, 4096 + READ_REPLY_MAX);
+      this.#readReplyView = new DataView(
+        this.#readReply.buffer,
+        this.#readReply.byteOffset,
+        OUT_HEADER,
+      );
+    }
+    const n = fs.pread(h.fd, this.#readReply.subarray(OUT_HEADER, OUT_HEADER + size), b.offset);
+    // fuse_out_header: len, error 0, unique; the data follows
+    const v = this.#readReplyView!;
+    v.setUint32(0, OUT_HEADER + n, true);
+    v.setInt32(4, 0, true);
+    v.setBigUint64(8, unique, true);
+    return this.#readReply.subarray(0, OUT_HEADER + n);
   }
 
   /** WRITE (O_APPEND handles append; KILL_SUIDGID clears set-id bits first). */

@@ -69,6 +69,8 @@ export class PassthroughServer implements FuseServer {
   readonly #observer: SessionObserver | undefined;
   readonly #log: (message: string) => void;
   #closed = false;
+  /** See {@linkcode FuseServer.repliesConsumedAtOnce}; READ replies are then reused (without an observer). */
+  repliesConsumedAtOnce = false;
 
   /** Opens `sharedDir` as the root of the tree this server serves. */
   constructor(sharedDir: string, options: PassthroughServerOptions = {}) {
@@ -212,6 +214,9 @@ export class PassthroughServer implements FuseServer {
       case "OPEN":
         return this.#reply(req, h.open(nodeid, req.body, context(req)));
       case "READ":
+        if (this.repliesConsumedAtOnce && this.#observer === undefined) {
+          return h.readReply(req.body, req.header.unique);
+        }
         return this.#reply(req, h.read(req.body));
       case "WRITE":
         return this.#reply(req, h.write(req.body));

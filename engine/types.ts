@@ -16,4 +16,13 @@ export interface FuseServer {
    * wait (a blocking lock); other requests may be handled meanwhile.
    */
   handle(request: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
+  /**
+   * Set to true by a transport that is done with every reply returned
+   * synchronously before it calls `handle` again (it writes the reply out at
+   * once and keeps no reference): the server may then answer from buffers it
+   * reuses, sparing an allocation per large READ reply. Servers that do not
+   * know the flag ignore it; replies delivered through a promise are never
+   * reused.
+   */
+  repliesConsumedAtOnce?: boolean;
 }

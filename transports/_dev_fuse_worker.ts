@@ -119,6 +119,8 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   if (msg.type === "start") {
     try {
       server = await instantiateServer(msg.spec as ServerSpec);
+      // every synchronous reply is written to the device before the next read
+      server.repliesConsumedAtOnce = true;
       started = { fd: msg.fd, bufferSize: msg.bufferSize };
       post({ type: "ready" });
     } catch (e) {
