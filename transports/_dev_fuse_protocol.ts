@@ -8,7 +8,11 @@ import type { ServerSpec } from "./server_spec.ts";
 /** Main thread → Worker. */
 export type ToWorker =
   | { type: "start"; fd: number; spec: ServerSpec; bufferSize: number }
-  | { type: "go" }
+  | {
+    type: "go";
+    /** After answering INIT: write this to the mount's bdi `read_ahead_kb` (path given). */
+    readAhead?: { path: string; kb: number };
+  }
   | { type: "stop" };
 
 /** Worker → main thread. */

@@ -14,7 +14,7 @@
 /// <reference lib="deno.worker" />
 import { pollReadable, readMessageSync, writeMessageSync } from "../sys/fuse_mount.ts";
 import { alignedBytes } from "../sys/fs.ts";
-import { bareReply, FUSE_IN_HEADER_SIZE, requestUnique } from "./framing.ts";
+import { bareReply, FUSE_IN_HEADER_SIZE, requestOpcode, requestUnique } from "./framing.ts";
 import { closeServer, instantiateServer, type ServerSpec } from "./server_spec.ts";
 import type { FuseServer } from "../engine/types.ts";
 import type { FromWorker, ToWorker } from "./_dev_fuse_protocol.ts";
@@ -53,7 +53,30 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-async function serve(fd: number, bufferSize: number, srv: FuseServer): Promise<void> {
+/** FUSE_INIT's opcode. */
+const FUSE_INIT = 26;
+
+/**
+ * Raises the mount's readahead once INIT is answered: the kernel sets it from
+ * INIT's max_readahead (at most the 128 KiB it offers) while it processes the
+ * reply, so an earlier write would be undone. Larger readahead lets cold
+ * sequential reads arrive as max_pages-sized READs.
+ */
+function raiseReadAhead(readAhead: { path: string; kb: number } | undefined): void {
+  if (readAhead === undefined) return;
+  try {
+    Deno.writeTextFileSync(readAhead.path, String(readAhead.kb));
+  } catch (e) {
+    log(`cannot set ${readAhead.path}: ${(e as Error).message}`);
+  }
+}
+
+async function serve(
+  fd: number,
+  bufferSize: number,
+  srv: FuseServer,
+  readAhead: { path: string; kb: number } | undefined,
+): Promise<void> {
   let buffer = readBuffer(bufferSize);
   let pending = 0;
   let requests = 0;
@@ -107,6 +130,7 @@ async function serve(fd: number, bufferSize: number, srv: FuseServer): Promise<v
       ).finally(() => pending--);
     } else {
       reply(unique, result);
+      if (requestOpcode(request) === FUSE_INIT) raiseReadAhead(readAhead);
     }
   }
   post({ type: "ended", reason, requests });
@@ -128,7 +152,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     }
   } else if (msg.type === "go" && started && server) {
     try {
-      await serve(started.fd, started.bufferSize, server);
+      await serve(started.fd, started.bufferSize, server, msg.readAhead);
     } catch (e) {
       post({ type: "ended", reason: `reader failed: ${(e as Error).message}`, requests: 0 });
     }

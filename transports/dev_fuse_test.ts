@@ -125,3 +125,32 @@ peerTest(
     Deno.removeSync(mp);
   },
 );
+
+/** The mount's readahead in KiB, from the bdi of its anonymous device. */
+async function readAheadOf(mp: string): Promise<number> {
+  const dev = (await Deno.stat(mp)).dev; // a FUSE request, answered by the Worker
+  const minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+  return Number(Deno.readTextFileSync(`/sys/class/bdi/0:${minor}/read_ahead_kb`).trim());
+}
+
+peerTest("dev_fuse: readahead is raised after INIT (1 MiB by default), or left alone", {
+  needs: ["fuse"],
+}, async () => {
+  const mp = Deno.makeTempDirSync({ prefix: "ringside-devfuse-" });
+  for (const [options, want] of [[{}, 1024], [{ readAheadKb: 512 }, 512]] as const) {
+    const m = await mountDevFuse(mp, helloSpec(), options);
+    try {
+      assert.equal(await readAheadOf(mp), want);
+    } finally {
+      await m.unmount();
+    }
+  }
+  const m = await mountDevFuse(mp, helloSpec(), { readAheadKb: 0 });
+  try {
+    // the kernel's own: at most the 128 KiB it offered in INIT
+    assert.ok(await readAheadOf(mp) <= 128);
+  } finally {
+    await m.unmount();
+  }
+  Deno.removeSync(mp);
+});
