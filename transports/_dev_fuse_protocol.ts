@@ -12,6 +12,8 @@ export type ToWorker =
     type: "go";
     /** After answering INIT: write this to the mount's bdi `read_ahead_kb` (path given). */
     readAhead?: { path: string; kb: number };
+    /** How long the reader polls for the next request before it blocks. */
+    spinMicroseconds?: number;
   }
   | { type: "stop" };
 

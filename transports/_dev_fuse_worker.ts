@@ -76,6 +76,7 @@ async function serve(
   bufferSize: number,
   srv: FuseServer,
   readAhead: { path: string; kb: number } | undefined,
+  spinMs: number,
 ): Promise<void> {
   let buffer = readBuffer(bufferSize);
   let pending = 0;
@@ -95,6 +96,12 @@ async function serve(
     if (pending > 0 && !pollReadable(fd, 2)) {
       await yieldToEventLoop();
       continue;
+    }
+    if (spinMs > 0 && pending === 0) {
+      // Stay awake a moment for the next request: waking a sleeping reader
+      // costs more than a whole request when the other CPU has gone idle.
+      const t0 = performance.now();
+      while (!pollReadable(fd, 0) && performance.now() - t0 < spinMs) { /* spin */ }
     }
     const n = readMessageSync(fd, buffer);
     if (n < 0) {
@@ -152,7 +159,13 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     }
   } else if (msg.type === "go" && started && server) {
     try {
-      await serve(started.fd, started.bufferSize, server, msg.readAhead);
+      await serve(
+        started.fd,
+        started.bufferSize,
+        server,
+        msg.readAhead,
+        (msg.spinMicroseconds ?? 0) / 1000,
+      );
     } catch (e) {
       post({ type: "ended", reason: `reader failed: ${(e as Error).message}`, requests: 0 });
     }
