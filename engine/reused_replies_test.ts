@@ -1,13 +1,14 @@
 /**
- * READ replies from the handler's reused buffer (a transport that writes
- * each reply before the next request sets `repliesConsumedAtOnce`): the same
- * bytes as the encoded reply, for buffered and O_DIRECT handles, short reads
- * at the end of the file included.
+ * Replies from reused buffers (a transport that writes each reply before the
+ * next request sets `repliesConsumedAtOnce`): READ data read straight into
+ * the reply, for buffered and O_DIRECT handles, short reads at the end of the
+ * file included; header-only replies; and never for a reply that comes later
+ * through a promise (a waiting SETLKW).
  */
 import assert from "node:assert/strict";
 import { FUSE_ROOT_ID } from "../codecs/fuse/mod.ts";
 import { O_DIRECT } from "../sys/fs.ts";
-import { type TestClient, withServer } from "./_test_client.ts";
+import { E, type TestClient, withServer } from "./_test_client.ts";
 
 const O_RDWR = 2, O_CREAT = 0o100, S_IFREG = 0o100000;
 
@@ -78,5 +79,43 @@ Deno.test(
     const { nodeid, fh } = await fileWith(c, "d", data, O_DIRECT);
     assert.deepEqual(await readBoth(c, nodeid, fh, 65536, 65536), data.subarray(65536, 131072));
     assert.deepEqual(await readBoth(c, nodeid, fh, 0, 1 << 20), data);
+  }),
+);
+
+Deno.test(
+  "header-only replies come from the reused buffer; a SETLKW answered later owns its reply",
+  withServer({}, async (c, dir) => {
+    Deno.writeTextFileSync(`${dir}/l`, "x");
+    c.server.repliesConsumedAtOnce = true;
+    const missing = await c.call("LOOKUP", FUSE_ROOT_ID, { name: "missing" });
+    assert.equal(missing.error, E.ENOENT);
+    assert.equal(missing.raw!.length, 16);
+    const id = await c.lookup(FUSE_ROOT_ID, "l");
+    const fa = await c.open(id, O_RDWR);
+    const fb = await c.open(id, O_RDWR);
+    const lk = (fh: bigint, owner: bigint, type: number) => ({
+      fh,
+      owner,
+      lk: { start: 0n, end: 0x7fffffffffffffffn, type, pid: 1 },
+      lk_flags: 0,
+      padding: 0,
+    });
+    const took = await c.call("SETLK", id, lk(fa, 1n, 1));
+    assert.equal(took.error, 0);
+    // the same shared buffer answered both header-only replies
+    assert.equal(took.raw!.buffer, missing.raw!.buffer);
+    const raw = c.send("SETLKW", id, lk(fb, 2n, 1));
+    const waitingUnique = raw.unique;
+    await new Promise((ok) => setTimeout(ok, 5));
+    assert.equal((await c.call("SETLK", id, lk(fa, 1n, 2))).error, 0, "unlock");
+    const answer = await raw.answer; // decoded when it resolved: pairs with its request
+    assert.equal(answer.error, 0);
+    // more header-only replies afterwards do not change the promised reply's bytes
+    await c.call("LOOKUP", FUSE_ROOT_ID, { name: "missing" });
+    assert.equal(
+      new DataView(answer.raw!.buffer, answer.raw!.byteOffset).getBigUint64(8, true),
+      waitingUnique,
+    );
+    assert.notEqual(answer.raw!.buffer, missing.raw!.buffer);
   }),
 );

@@ -33,6 +33,8 @@ export const ENGINE_MINOR = 45;
 /** Largest WRITE (and READ) payload the engine accepts (`max_write`). */
 export const ENGINE_MAX_WRITE = 1 << 20;
 
+const BARE_REPLY_SIZE = 16; // fuse_out_header
+
 /** Something that watches every exchange (the recorder, statistics). */
 export type SessionObserver = (request: Uint8Array, reply: Uint8Array | null) => void;
 
@@ -71,6 +73,8 @@ export class PassthroughServer implements FuseServer {
   #closed = false;
   /** See {@linkcode FuseServer.repliesConsumedAtOnce}; READ replies are then reused (without an observer). */
   repliesConsumedAtOnce = false;
+  readonly #bareReply = new Uint8Array(BARE_REPLY_SIZE);
+  readonly #bareView = new DataView(this.#bareReply.buffer);
 
   /** Opens `sharedDir` as the root of the tree this server serves. */
   constructor(sharedDir: string, options: PassthroughServerOptions = {}) {
@@ -132,7 +136,7 @@ export class PassthroughServer implements FuseServer {
     try {
       return this.#dispatch(req);
     } catch (e) {
-      if (e instanceof SysError) return encodeErrorReply(unique, e.errno);
+      if (e instanceof SysError) return this.#bare(unique, e.errno);
       if (e instanceof CodecError) {
         this.#log(`ringside engine: cannot encode the reply to ${req.op} ${unique}: ${e.message}`);
         return encodeErrorReply(unique, Errno.EIO);
@@ -154,7 +158,24 @@ export class PassthroughServer implements FuseServer {
   }
 
   #empty(req: FuseRequest): Uint8Array {
-    return encodeErrorReply(req.header.unique, 0);
+    return this.#bare(req.header.unique, 0);
+  }
+
+  /**
+   * A header-only reply (success without a body, or an error) for a request
+   * answered now: from one reused buffer when the transport consumes replies
+   * at once, since allocating even 16 bytes costs more than many system calls.
+   */
+  #bare(unique: bigint, errno: number): Uint8Array {
+    if (!this.repliesConsumedAtOnce || this.#observer !== undefined) {
+      return encodeErrorReply(unique, errno);
+    }
+    // fuse_out_header: len, error (negated errno), unique
+    const v = this.#bareView;
+    v.setUint32(0, BARE_REPLY_SIZE, true);
+    v.setInt32(4, errno === 0 ? 0 : -Math.abs(errno), true);
+    v.setBigUint64(8, unique, true);
+    return this.#bareReply;
   }
 
   #dispatch(req: FuseRequest): Uint8Array | null | Promise<Uint8Array | null> {
@@ -182,7 +203,7 @@ export class PassthroughServer implements FuseServer {
         return this.#empty(req);
       case "LOOKUP": {
         const entry = h.lookupEntry(nodeid, req.body);
-        if (typeof entry === "number") return encodeErrorReply(req.header.unique, entry);
+        if (typeof entry === "number") return this.#bare(req.header.unique, entry);
         return this.#reply(req, entry);
       }
       case "GETATTR":
@@ -348,7 +369,7 @@ export class PassthroughServer implements FuseServer {
       const poll = () => {
         timer = undefined;
         try {
-          if (attempt()) return finish(this.#empty(req));
+          if (attempt()) return finish(encodeErrorReply(unique, 0));
         } catch (e) {
           const errno = e instanceof SysError ? e.errno : Errno.EIO;
           if (!(e instanceof SysError)) {

@@ -268,8 +268,12 @@ const scratchA = new Uint8Array(4097 * 4);
 const scratchB = new Uint8Array(4097 * 4);
 const scratchC = new Uint8Array(4097 * 4);
 
+// "" (a descriptor's own object, with AT_EMPTY_PATH) is the most common path
+const EMPTY_PATH = new Uint8Array(1);
+
 function cpath(p: PathLike, scratch: Uint8Array): Uint8Array {
   if (typeof p === "string") {
+    if (p.length === 0) return EMPTY_PATH;
     if (p.length * 3 + 1 > scratch.length) {
       const b = encoder.encode(p + "\0");
       if (b.indexOf(0) !== b.length - 1) throw new SysError("path", 22, "contains NUL");
@@ -439,6 +443,11 @@ export function splitdev(dev: number): [number, number] {
   return [major >>> 0, minor >>> 0];
 }
 
+/** A signed 64-bit seconds field as a number, without a BigInt (exact below 2^53). */
+function seconds(v: DataView, offset: number): number {
+  return v.getInt32(offset + 4, true) * 0x100000000 + v.getUint32(offset, true);
+}
+
 /** Decodes a `struct statx` (256 bytes) already filled by the kernel. */
 export function decodeStatx(v: DataView): Stat {
   const devMajor = v.getUint32(136, true);
@@ -454,13 +463,13 @@ export function decodeStatx(v: DataView): Stat {
     ino: v.getBigUint64(32, true),
     size: v.getBigUint64(40, true),
     blocks: v.getBigUint64(48, true),
-    atimeSec: Number(v.getBigInt64(64, true)),
+    atimeSec: seconds(v, 64),
     atimeNsec: v.getUint32(72, true),
-    btimeSec: Number(v.getBigInt64(80, true)),
+    btimeSec: seconds(v, 80),
     btimeNsec: v.getUint32(88, true),
-    ctimeSec: Number(v.getBigInt64(96, true)),
+    ctimeSec: seconds(v, 96),
     ctimeNsec: v.getUint32(104, true),
-    mtimeSec: Number(v.getBigInt64(112, true)),
+    mtimeSec: seconds(v, 112),
     mtimeNsec: v.getUint32(120, true),
     rdev: makedev(v.getUint32(128, true), v.getUint32(132, true)),
     dev: BigInt(makedev(devMajor, devMinor)),
