@@ -18,6 +18,8 @@ import type { Command } from "@commander-js/extra-typings";
 import { UserError } from "../errors.ts";
 import { type DevFuseMount, mountDevFuse, passthroughSpec } from "../../transports/mod.ts";
 import { SysError } from "../../sys/libc.ts";
+import { recordingServerSpec } from "../../engine/recorder.ts";
+import { snapshotForCapture } from "../../engine/snapshot.ts";
 import { detachStdio } from "../../sys/fuse_mount.ts";
 
 /** The options `ringside mount` accepts, as commander parses them. */
@@ -27,6 +29,8 @@ export interface MountFlags {
   xattr?: true;
   writeback?: true;
   foreground?: true;
+  record?: string;
+  snapshot?: true;
 }
 
 /** What {@linkcode parseMountArgs} makes of the operands and flags. */
@@ -44,6 +48,8 @@ export interface MountPlan {
   };
   /** Stay attached to the terminal. */
   foreground: boolean;
+  /** `--record FILE`, and whether to take a `--snapshot` first. */
+  record?: { path: string; snapshot: boolean };
 }
 
 function usage(message: string): UserError {
@@ -74,6 +80,7 @@ export function parseMountArgs(
   if (cache !== "never" && cache !== "auto" && cache !== "always") {
     throw usage(`--cache must be never, auto or always, not ${cacheWord}`);
   }
+  if (flags.snapshot && flags.record === undefined) throw usage("--snapshot needs --record FILE");
   directory(sharedDir, "shared directory");
   directory(mountpoint, "mountpoint");
   if (Deno.uid() !== 0) throw new UserError("mount: mounting a FUSE file system needs root");
@@ -92,6 +99,9 @@ export function parseMountArgs(
       writeback: flags.writeback ?? false,
     },
     foreground: flags.foreground ?? false,
+    record: flags.record === undefined
+      ? undefined
+      : { path: flags.record, snapshot: flags.snapshot ?? false },
   };
 }
 
@@ -102,7 +112,18 @@ const READY = "ringside-mount-ready";
 export async function runMountForeground(plan: MountPlan): Promise<number> {
   let mount: DevFuseMount;
   try {
-    mount = await mountDevFuse(plan.mountpoint, passthroughSpec(plan.sharedDir, plan.passthrough), {
+    let spec = passthroughSpec(plan.sharedDir, plan.passthrough);
+    if (plan.record !== undefined) {
+      spec = recordingServerSpec(spec, {
+        path: plan.record.path,
+        channel: "/dev/fuse",
+        description: "host kernel FUSE device",
+        snapshot: plan.record.snapshot
+          ? await snapshotForCapture(plan.sharedDir, plan.record.path)
+          : undefined,
+      });
+    }
+    mount = await mountDevFuse(plan.mountpoint, spec, {
       readonly: plan.passthrough.readonly,
       fsname: "ringside",
     });
@@ -195,6 +216,8 @@ export function registerMount(program: Command<[], { debug?: true }>): void {
     .option("--xattr", "serve extended attributes")
     .option("--writeback", "use the kernel's writeback cache")
     .option("--foreground", "stay in the foreground (default: return once mounted)")
+    .option("--record <file>", "record every FUSE exchange to FILE (pcapng)")
+    .option("--snapshot", "with --record: store the shared directory first in FILE.snapshot/")
     .addHelpText(
       "after",
       "\nMounted nosuid,nodev,default_permissions,allow_other; files are created as the caller.\n" +
@@ -211,6 +234,8 @@ export function registerMount(program: Command<[], { debug?: true }>): void {
         if (flags.readonly) args.push("--readonly");
         if (flags.xattr) args.push("--xattr");
         if (flags.writeback) args.push("--writeback");
+        if (flags.record) args.push("--record", flags.record);
+        if (flags.snapshot) args.push("--snapshot");
         code = await runMountBackground(args);
       }
       if (code !== 0) Deno.exit(code);
