@@ -103,7 +103,7 @@ peerTest(
         e.fuse!.latency_ns === undefined ? "" : String(e.fuse!.latency_ns),
       ]);
       const wanted = new Set(want.map((w) => w[0]));
-    const gotNoNotify = got.filter((row) => wanted.has(row[0]));
+      const gotNoNotify = got.filter((row) => wanted.has(row[0]));
       assert.deepEqual(gotNoNotify, want, f);
       assert.ok(want.length > 0, f);
     }
