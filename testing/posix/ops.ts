@@ -60,7 +60,10 @@ function summary(st: fs.Stat, times = false): StatSummary {
     uid: st.uid,
     gid: st.gid,
     size: Number(st.size),
-    blocks: Number(st.blocks),
+    // a directory's allocated blocks depend on the host's allocation history
+    // (ext4 htree index blocks), not on the file system's semantics: only a
+    // regular file's blocks say something (sparse files, fallocate)
+    blocks: (st.mode & fs.S_IFMT) === fs.S_IFREG ? Number(st.blocks) : 0,
     ino: st.ino.toString(),
   };
   if (times) {
