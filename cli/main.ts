@@ -28,7 +28,7 @@ export function buildProgram(): Command<[], { debug?: true }> {
     .name("ringside")
     .description(
       "virtio-fs and FUSE at the packet level: decode, serve, record, replay, diff and analyse " +
-        "FUSE sessions\ncarried over virtqueues (vhost-user), /dev/fuse or a Unix socket.",
+        "FUSE sessions carried over virtqueues (vhost-user), /dev/fuse or a Unix socket.",
     )
     .version(denoJson.version, "-V, --version", "print the ringside version")
     .option("--debug", "show stack traces for errors")
