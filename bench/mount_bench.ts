@@ -23,7 +23,9 @@
  * slower for minutes after many files were deleted nearby (ext4 skips
  * recently freed inodes, one block lookup each), so the create workload of a
  * later run or column can be penalised by an earlier one: compare with
- * `--dir /dev/shm` for the cost of ringside itself.
+ * `--dir /dev/shm` for the cost of ringside itself, or give `--settle 65`
+ * (seconds to wait before each later create workload; ext4 counts a freed
+ * inode as recent for 60 s).
  *
  * @module
  */
@@ -45,6 +47,7 @@ interface Options {
   stats: number;
   mib: number;
   reads: number;
+  settle: number;
 }
 
 type Result = Record<string, string>;
@@ -60,6 +63,8 @@ function k(n: number): string {
   return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0);
 }
 
+let settled = 0;
+
 function dropCaches(): void {
   try {
     Deno.writeTextFileSync("/proc/sys/vm/drop_caches", "3");
@@ -69,6 +74,9 @@ function dropCaches(): void {
 }
 
 function metadata(dir: string, o: Options, r: Result): void {
+  if (o.settle > 0 && settled++ > 0) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, o.settle * 1000);
+  }
   const AT = fs.AT_FDCWD;
   fs.mkdirat(AT, `${dir}/meta`, { mode: 0o755 });
   const names = Array.from({ length: o.files }, (_, i) => `${dir}/meta/f${i}`);
@@ -166,6 +174,7 @@ async function main(): Promise<void> {
       mib: { type: "string", default: "256" },
       reads: { type: "string", default: "20000" },
       dir: { type: "string", default: "/var/tmp" },
+      settle: { type: "string", default: "0" },
     },
   });
   const o: Options = {
@@ -173,6 +182,7 @@ async function main(): Promise<void> {
     stats: Number(values.stats),
     mib: Number(values.mib),
     reads: Number(values.reads),
+    settle: Number(values.settle),
   };
   const base = Deno.makeTempDirSync({ prefix: "ringside-mount-bench-", dir: values.dir });
   const plain: Result = {};
