@@ -11,7 +11,7 @@ import { startVhostUserBackend } from "../../transports/vhost_user/mod.ts";
 import { parseServeUnixArgs, runServeUnix } from "./serve_unix.ts";
 import { passthroughSpec } from "../../transports/mod.ts";
 import { recordingServerSpec } from "../../engine/recorder.ts";
-import { snapshotForCapture } from "../../engine/snapshot.ts";
+import { snapshotForCapture, writeFinalManifest } from "../../engine/snapshot.ts";
 
 /** The options `ringside serve` accepts, as commander parses them. */
 export interface ServeFlags {
@@ -144,6 +144,8 @@ export async function runServe(plan: ServePlan): Promise<number> {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
   }
+  // the recording is closed: its final state goes beside it (FILE.final.json) for replay and diff
+  if (plan.record !== undefined) await writeFinalManifest(plan.sharedDir, plan.record.path);
   console.error(`ringside serve: stopped after ${backend.connections} front-end(s)`);
   return 0;
 }
