@@ -256,7 +256,12 @@ interface Scanned {
 /** Reads the tree under `dir` into entries; `store` receives each regular file to keep. */
 async function scan(
   dir: string,
-  options: { xattrs: boolean; store?: (path: string) => Promise<{ sha256: string; size: number }> },
+  options: {
+    xattrs: boolean;
+    store?: (path: string) => Promise<{ sha256: string; size: number }>;
+    /** Hash regular files (default true; a plain copy needs no hashes). */
+    hash?: boolean;
+  },
 ): Promise<Scanned> {
   const entries: SnapshotEntry[] = [];
   const inodes = new Map<string, { count: number; entries: SnapshotEntry[] }>();
@@ -272,9 +277,12 @@ async function scan(
       mtime_ns: (BigInt(st.mtimeSec) * 1_000_000_000n + BigInt(st.mtimeNsec)).toString(),
     };
     if (type === "file") {
-      const h = options.store ? await options.store(full) : await hashFile(full);
-      e.size = h.size;
-      e.sha256 = h.sha256;
+      if (options.hash === false) e.size = Number(st.size);
+      else {
+        const h = options.store ? await options.store(full) : await hashFile(full);
+        e.size = h.size;
+        e.sha256 = h.sha256;
+      }
       if (st.nlink > 1) {
         const key = `${st.dev}:${st.ino}`;
         const g = inodes.get(key) ?? { count: 0, entries: [] };
@@ -411,17 +419,23 @@ function setTimes(path: string, mtimeNs: string): void {
 }
 
 /**
- * Rebuilds the snapshot's tree in `dir` (created when missing; it must be
- * empty): contents, types, modes, owners (when running as root), symlink
- * targets, hard links, xattrs and modification times.
+ * Builds `entries` (sorted by path, as a manifest holds them) in `dir`, which
+ * must be empty or absent: `contentOf` says where each regular file's bytes
+ * are. Hard-link groups become one inode again; attributes go on after all
+ * contents, deepest first, so a read-only directory is filled before it
+ * closes. The one tree builder: {@linkcode restoreSnapshot} and
+ * {@linkcode copyTree} both come here.
  */
-export async function restoreSnapshot(snapshot: Snapshot | string, dir: string): Promise<void> {
-  const snap = await resolve(snapshot);
+async function materialize(
+  entries: readonly SnapshotEntry[],
+  dir: string,
+  contentOf: (e: SnapshotEntry) => string,
+  what: string,
+): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  for await (const _ of Deno.readDir(dir)) throw new Error(`restore: ${dir} is not empty`);
+  for await (const _ of Deno.readDir(dir)) throw new Error(`${what}: ${dir} is not empty`);
   const root = Deno.uid() === 0;
   const firstOfGroup = new Map<number, string>();
-  const entries = snap.manifest.entries;
   for (const e of entries) {
     const full = join(dir, e.path);
     switch (e.type) {
@@ -434,7 +448,7 @@ export async function restoreSnapshot(snapshot: Snapshot | string, dir: string):
           await Deno.link(first, full);
           break;
         }
-        await Deno.copyFile(`${snap.dir}/objects/${e.sha256}`, full);
+        await Deno.copyFile(contentOf(e), full);
         if (e.link_group !== undefined) firstOfGroup.set(e.link_group, full);
         break;
       }
@@ -445,7 +459,6 @@ export async function restoreSnapshot(snapshot: Snapshot | string, dir: string):
         mknodat(AT_FDCWD, full, { mode: TYPE_BITS[e.type] | (e.mode & 0o777), dev: e.rdev ?? 0 });
     }
   }
-  // attributes after contents; directories deepest first so a read-only one is filled before
   for (const e of [...entries].reverse()) {
     const full = join(dir, e.path);
     if (e.xattrs !== undefined) {
@@ -460,6 +473,32 @@ export async function restoreSnapshot(snapshot: Snapshot | string, dir: string):
 }
 
 /**
+ * Rebuilds the snapshot's tree in `dir` (created when missing; it must be
+ * empty): contents, types, modes, owners (when running as root), symlink
+ * targets, hard links, xattrs and modification times.
+ */
+export async function restoreSnapshot(snapshot: Snapshot | string, dir: string): Promise<void> {
+  const snap = await resolve(snapshot);
+  await materialize(
+    snap.manifest.entries,
+    dir,
+    (e) => `${snap.dir}/objects/${e.sha256}`,
+    "restore",
+  );
+}
+
+/**
+ * Copies the tree under `from` into `to` (created when missing; it must be
+ * empty) as {@linkcode restoreSnapshot} rebuilds a snapshot: hard links stay
+ * links, and types, modes, owners (as root), symlink targets, xattrs and
+ * modification times are kept.
+ */
+export async function copyTree(from: string, to: string): Promise<void> {
+  const { entries } = await scan(from, { xattrs: true, hash: false });
+  await materialize(entries, to, (e) => join(from, e.path), "copy");
+}
+
+/**
  * Lists how the tree in `dir` differs from the snapshot: missing and extra
  * entries, then per entry every differing field. An empty list means `dir`
  * is exactly the snapshot's state.
@@ -470,9 +509,31 @@ export async function verifySnapshot(
   options: VerifyOptions = {},
 ): Promise<SnapshotDifference[]> {
   const snap = await resolve(snapshot);
+  const { entries } = await scan(dir, { xattrs: options.xattrs ?? true });
+  return compareEntries(snap.manifest.entries, entries, options);
+}
+
+/**
+ * Lists how the `actual` tree state differs from the `expected` one (both
+ * manifests: a snapshot's, a recording's final state, or
+ * {@linkcode treeManifest} of a directory), as {@linkcode verifySnapshot}
+ * does. Regular files compare by size and SHA-256.
+ */
+export function compareManifests(
+  expected: SnapshotManifest,
+  actual: SnapshotManifest,
+  options: VerifyOptions = {},
+): SnapshotDifference[] {
+  return compareEntries(expected.entries, actual.entries, options);
+}
+
+function compareEntries(
+  wanted: readonly SnapshotEntry[],
+  entries: readonly SnapshotEntry[],
+  options: VerifyOptions,
+): SnapshotDifference[] {
   const owners = options.owners ?? true;
   const xattrs = options.xattrs ?? true;
-  const { entries } = await scan(dir, { xattrs });
   const actual = new Map(entries.map((e) => [e.path, e]));
   const out: SnapshotDifference[] = [];
   const actualGroupOf = new Map(entries.map((e) => [e.path, e.link_group]));
@@ -482,7 +543,7 @@ export async function verifySnapshot(
       actualGroupSize.set(e.link_group, (actualGroupSize.get(e.link_group) ?? 0) + 1);
     }
   }
-  for (const want of snap.manifest.entries) {
+  for (const want of wanted) {
     const have = actual.get(want.path);
     if (have === undefined) {
       out.push({ path: want.path, what: "missing", expected: want.type });
@@ -512,7 +573,7 @@ export async function verifySnapshot(
     }
     if (want.type === "file") {
       diff("size", want.size, have.size);
-      if (want.size === have.size) diff("content", want.sha256, have.sha256);
+      diff("content", want.sha256, have.sha256);
       if (want.link_group === undefined && have.link_group !== undefined) {
         diff("link_group", "1 link", `${actualGroupSize.get(have.link_group)} links`);
       }
@@ -526,7 +587,7 @@ export async function verifySnapshot(
   }
   // hard-link groups compare as partitions: each expected group is exactly one actual group
   const expectedGroups = new Map<number, string[]>();
-  for (const e of snap.manifest.entries) {
+  for (const e of wanted) {
     if (e.link_group === undefined) continue;
     const g = expectedGroups.get(e.link_group) ?? [];
     g.push(e.path);
@@ -565,4 +626,92 @@ export async function snapshotForCapture(
 ): Promise<{ path: string; manifestSha256: string }> {
   const snap = await takeSnapshot(sharedDir, `${capturePath}.snapshot`);
   return { path: snap.relativePath(capturePath), manifestSha256: snap.manifestSha256 };
+}
+
+/**
+ * The state of the tree under `dir` as a manifest (hashes, no contents kept):
+ * what {@linkcode compareManifests} compares.
+ */
+export async function treeManifest(
+  dir: string,
+  options: TakeSnapshotOptions = {},
+): Promise<SnapshotManifest> {
+  const { entries } = await scan(dir, { xattrs: options.xattrs ?? true });
+  return {
+    version: SNAPSHOT_VERSION,
+    created: new Date().toISOString(),
+    source: absolute(dir),
+    entries,
+  };
+}
+
+/** A recording's final state: a manifest, and the capture size it was written for. */
+export interface FinalManifest extends SnapshotManifest {
+  /** Always `final`. */
+  kind: "final";
+  /** The capture's size in bytes when its recording ended (a later recording makes this stale). */
+  capture_bytes: number;
+}
+
+/**
+ * Where a capture's final-state manifest lives: `CAPTURE.final.json`, beside
+ * it. A naming convention rather than a reference inside the capture,
+ * because the capture's section header is written before the final state
+ * exists.
+ */
+export function finalManifestPath(capturePath: string): string {
+  return `${capturePath}.final.json`;
+}
+
+/**
+ * Writes the final state of `sharedDir` for the capture at `capturePath`
+ * (to {@linkcode finalManifestPath}): every entry's type, mode, owner, size,
+ * SHA-256, hard-link group, symlink target and xattrs, no contents. Called
+ * when a recording ends (`ringside mount --record` after unmount,
+ * `ringside serve --record` at daemon stop), after the capture is closed.
+ */
+export async function writeFinalManifest(
+  sharedDir: string,
+  capturePath: string,
+): Promise<FinalManifest> {
+  const state = await treeManifest(sharedDir);
+  const manifest: FinalManifest = {
+    ...state,
+    kind: "final",
+    capture_bytes: (await Deno.stat(capturePath)).size,
+  };
+  const path = finalManifestPath(capturePath);
+  const tmp = `${path}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify(manifest, null, 1) + "\n");
+  await Deno.rename(tmp, path);
+  return manifest;
+}
+
+/**
+ * Reads the final-state manifest of the capture at `capturePath`:
+ * `undefined` when there is none, `stale` set (and the manifest still
+ * returned) when the capture's size is not the one the manifest was written
+ * for (the capture was recorded again, or appended to, without a new one).
+ */
+export async function readFinalManifest(
+  capturePath: string,
+): Promise<{ manifest: FinalManifest; stale?: string } | undefined> {
+  const path = finalManifestPath(capturePath);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  const manifest = JSON.parse(text) as FinalManifest;
+  if (manifest.kind !== "final" || manifest.version !== SNAPSHOT_VERSION) {
+    throw new Error(`${path}: not a version ${SNAPSHOT_VERSION} final-state manifest`);
+  }
+  const size = (await Deno.stat(capturePath)).size;
+  return size === manifest.capture_bytes ? { manifest } : {
+    manifest,
+    stale:
+      `${path} was written for a ${manifest.capture_bytes}-byte capture, ${capturePath} has ${size} bytes`,
+  };
 }

@@ -1,7 +1,18 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { getxattr, setxattr } from "../sys/fs.ts";
-import { openSnapshot, restoreSnapshot, takeSnapshot, verifySnapshot } from "./snapshot.ts";
+import {
+  compareManifests,
+  copyTree,
+  finalManifestPath,
+  openSnapshot,
+  readFinalManifest,
+  restoreSnapshot,
+  takeSnapshot,
+  treeManifest,
+  verifySnapshot,
+  writeFinalManifest,
+} from "./snapshot.ts";
 
 function xattrsSupported(dir: string): boolean {
   try {
@@ -112,6 +123,7 @@ Deno.test("snapshot: verify names every difference", async () => {
       "exec.sh mode",
       "fifo type",
       "new.txt extra",
+      "same1 content",
       "same1 size",
     ]);
     const mode = diffs.find((d) => d.what === "mode")!;
@@ -127,6 +139,71 @@ Deno.test("snapshot: verify names every difference", async () => {
         .manifest.entries.length,
       snap.manifest.entries.length,
     );
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("copyTree keeps hard links, symlinks, modes, fifos and xattrs: the copy verifies equal", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    const src = `${work}/src`;
+    await Deno.mkdir(src);
+    await tree(src);
+    if (xattrsSupported(`${src}/same1`)) {
+      setxattr(`${src}/same1`, "user.k", { value: new Uint8Array([9]) });
+    }
+    await copyTree(src, `${work}/copy`);
+    const a = Deno.lstatSync(`${work}/copy/a/one.txt`);
+    const b = Deno.lstatSync(`${work}/copy/a/b/one-link.txt`);
+    assert.equal(a.ino, b.ino, "the two names are one inode in the copy");
+    assert.equal(a.nlink, 2);
+    assert.notEqual(
+      Deno.lstatSync(`${work}/copy/same1`).ino,
+      Deno.lstatSync(`${work}/copy/same2`).ino,
+    );
+    assert.deepEqual(
+      compareManifests(await treeManifest(src), await treeManifest(`${work}/copy`)),
+      [],
+    );
+    // a copy into a non-empty directory is refused
+    await assert.rejects(() => copyTree(src, `${work}/copy`), /not empty/);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("final manifest: written beside the capture, read back, stale once the capture grows", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    const src = `${work}/src`;
+    await Deno.mkdir(src);
+    await tree(src);
+    const capture = `${work}/c.pcapng`;
+    assert.equal(await readFinalManifest(capture), undefined);
+    await Deno.writeFile(capture, new Uint8Array(100));
+    const written = await writeFinalManifest(src, capture);
+    assert.equal(finalManifestPath(capture), `${capture}.final.json`);
+    assert.equal(written.capture_bytes, 100);
+    // hashes, no contents: nothing but the manifest was written
+    assert.deepEqual([...Deno.readDirSync(work)].map((e) => e.name).sort(), [
+      "c.pcapng",
+      "c.pcapng.final.json",
+      "src",
+    ]);
+    const read = await readFinalManifest(capture);
+    assert.equal(read?.stale, undefined);
+    assert.deepEqual(compareManifests(read!.manifest, await treeManifest(src)), []);
+    const one = read!.manifest.entries.find((e) => e.path === "a/one.txt")!;
+    assert.equal(one.sha256, createHash("sha256").update("one\n").digest("hex"));
+    assert.ok(one.link_group !== undefined);
+    await Deno.writeTextFile(`${src}/a/one.txt`, "changed\n");
+    assert.deepEqual(
+      compareManifests(read!.manifest, await treeManifest(src)).map((d) => `${d.path} ${d.what}`),
+      ["a/b/one-link.txt size", "a/b/one-link.txt content", "a/one.txt size", "a/one.txt content"],
+    );
+    await Deno.writeFile(capture, new Uint8Array(120));
+    assert.match((await readFinalManifest(capture))?.stale ?? "", /100-byte capture/);
   } finally {
     await Deno.remove(work, { recursive: true });
   }

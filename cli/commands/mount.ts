@@ -19,7 +19,7 @@ import { UserError } from "../errors.ts";
 import { type DevFuseMount, mountDevFuse, passthroughSpec } from "../../transports/mod.ts";
 import { SysError } from "../../sys/libc.ts";
 import { recordingServerSpec } from "../../engine/recorder.ts";
-import { snapshotForCapture } from "../../engine/snapshot.ts";
+import { snapshotForCapture, writeFinalManifest } from "../../engine/snapshot.ts";
 import { detachStdio } from "../../sys/fuse_mount.ts";
 
 /** The options `ringside mount` accepts, as commander parses them. */
@@ -154,6 +154,18 @@ export async function runMountForeground(plan: MountPlan): Promise<number> {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
   }
+  if (plan.record !== undefined) {
+    // the reader has closed the capture: its final state goes beside it for replay and diff
+    try {
+      await writeFinalManifest(plan.sharedDir, plan.record.path);
+    } catch (e) {
+      console.error(
+        `ringside mount: cannot write the final state of ${plan.record.path}: ${
+          (e as Error).message
+        }`,
+      );
+    }
+  }
   if (end.reason !== "unmounted") {
     console.error(`ringside mount: ${plan.mountpoint}: ${end.reason}`);
     return 1;
@@ -216,7 +228,10 @@ export function registerMount(program: Command<[], { debug?: true }>): void {
     .option("--xattr", "serve extended attributes")
     .option("--writeback", "use the kernel's writeback cache")
     .option("--foreground", "stay in the foreground (default: return once mounted)")
-    .option("--record <file>", "record every FUSE exchange to FILE (pcapng)")
+    .option(
+      "--record <file>",
+      "record every FUSE exchange to FILE (pcapng); at unmount, FILE.final.json holds the final state",
+    )
     .option("--snapshot", "with --record: store the shared directory first in FILE.snapshot/")
     .addHelpText(
       "after",

@@ -4,10 +4,14 @@
  * (`--target vhost-user:SOCKET`), and report every divergence.
  *
  * Initial state: when the capture names a snapshot (recorded with
- * `--snapshot`), an empty `--dir` is filled from it and a non-empty one must
- * match it (refused otherwise, unless `--force`). `--expect-final DIR`
- * compares the final tree with DIR (for example the directory the recording
- * ran on). Exit status 0 only when the replay is equivalent.
+ * `--snapshot`), an empty or absent `--dir` (or `--backend-dir`, the
+ * directory a `--target` back-end serves) is filled from it and a non-empty
+ * one must match it (refused with the first differences, unless `--force`).
+ *
+ * Final state: the tree after the replay is compared with the recording's
+ * final-state manifest (`CAPTURE.final.json`, written when the recording
+ * ended), or with `--expect-final DIR` when given. Exit status 0 only when
+ * the replay is equivalent.
  *
  * @module
  */
@@ -17,6 +21,15 @@ import { replay, type ReplayResult } from "../../engine/replayer.ts";
 import { diffExchanges } from "../../engine/differ.ts";
 import { compareTreeStates, type TreeDifference, treeState } from "../../engine/tree_state.ts";
 import type { SnapshotReference } from "../../engine/recorder.ts";
+import {
+  finalManifestPath,
+  openSnapshot,
+  readFinalManifest,
+  restoreSnapshot,
+  type Snapshot,
+  type SnapshotDifference,
+  verifySnapshot,
+} from "../../engine/snapshot.ts";
 import { loadCapture, openTarget } from "./_replay_io.ts";
 import { equivalent, type ReportInput, reportJson, reportLines } from "./_diff_report.ts";
 
@@ -56,12 +69,36 @@ function positive(flag: string, v: string | undefined, fallback: number, integer
   return n;
 }
 
-interface SnapshotModule {
-  restore(snapshot: string, dir: string): Promise<unknown>;
-  verify(snapshot: string, dir: string): Promise<unknown[]>;
+async function isEmptyOrAbsent(dir: string): Promise<boolean> {
+  try {
+    for await (const _ of Deno.readDir(dir)) return false;
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return true;
+    if (e instanceof Error && /not a directory/i.test(e.message)) {
+      throw new UserError(`${dir} is not a directory`);
+    }
+    throw e;
+  }
 }
 
-/** Brings `dir` to the capture's initial state, or checks it is there. */
+/** The first `n` snapshot differences, one line. */
+export function differencesLine(diffs: readonly SnapshotDifference[], n = 3): string {
+  const shown = diffs.slice(0, n).map((d) => {
+    if (d.what === "missing") return `${d.path} missing`;
+    if (d.what === "extra") return `${d.path} extra`;
+    const short = (v: string | undefined) =>
+      v === undefined ? "-" : d.what === "content" ? v.slice(0, 12) : v;
+    return `${d.path} ${d.what} ${short(d.expected)}→${short(d.actual)}`;
+  });
+  return shown.join(", ") + (diffs.length > n ? `, … ${diffs.length - n} more` : "");
+}
+
+/**
+ * Brings `dir` to the capture's initial state, or checks it is there: an
+ * empty or absent directory gets the snapshot restored into it; any other
+ * must match it (refused with the first differences unless `force`).
+ */
 async function prepareState(
   capture: string,
   snapshot: SnapshotReference | undefined,
@@ -75,35 +112,37 @@ async function prepareState(
   }
   const base = capture.includes("/") ? capture.slice(0, capture.lastIndexOf("/")) : ".";
   const path = snapshot.path.startsWith("/") ? snapshot.path : `${base}/${snapshot.path}`;
-  let mod: SnapshotModule;
+  let snap: Snapshot;
   try {
-    const url = new URL("../../engine/snapshot.ts", import.meta.url).href;
-    mod = await import(url) as SnapshotModule;
-  } catch {
-    throw new UserError(
-      `${capture} names snapshot ${snapshot.path}, but this build has no snapshot support (engine/snapshot.ts)`,
-    );
+    snap = await openSnapshot(path, { expectSha256: snapshot.manifestSha256 });
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "it is not there"
+      : e instanceof Error
+      ? e.message
+      : String(e);
+    throw new UserError(`${capture} names snapshot ${path}: ${why}`);
   }
-  let empty = true;
-  for await (const _ of Deno.readDir(dir)) {
-    empty = false;
-    break;
+  if (await isEmptyOrAbsent(dir)) {
+    await restoreSnapshot(snap, dir);
+    return [
+      `initial state: restored snapshot ${path} (${snap.manifest.entries.length} entries) into ${dir}`,
+    ];
   }
-  if (empty) {
-    await mod.restore(path, dir);
-    return [`initial state: restored snapshot ${snapshot.path} into ${dir}`];
-  }
-  const diffs = await mod.verify(path, dir);
-  if (diffs.length === 0) return [`initial state: ${dir} matches snapshot ${snapshot.path}`];
+  const diffs = await verifySnapshot(snap, dir, { owners: Deno.uid() === 0 });
+  if (diffs.length === 0) return [`initial state: ${dir} matches snapshot ${path}`];
+  const n = `${diffs.length} difference${diffs.length === 1 ? "" : "s"}`;
   if (!force) {
     throw new UserError(
-      `${dir} does not match the capture's snapshot ${snapshot.path} (${diffs.length} difference${
-        diffs.length === 1 ? "" : "s"
-      }, first: ${JSON.stringify(diffs[0])}); use an empty directory, or --force`,
+      `${dir} does not match the capture's snapshot ${path} (${n}: ${
+        differencesLine(diffs)
+      }); give an empty directory to restore it, or --force`,
     );
   }
   return [
-    `initial state: ${dir} differs from snapshot ${snapshot.path} in ${diffs.length} ways (--force)`,
+    `initial state: ${dir} differs from snapshot ${path} (--force): ${n}: ${
+      differencesLine(diffs)
+    }`,
   ];
 }
 
@@ -131,7 +170,7 @@ export async function runReplay(
     notes.push(...await prepareState(capture, loaded.snapshot, stateDir, flags.force === true));
   } else if (loaded.snapshot !== undefined) {
     notes.push(
-      `initial state: not checked (give --backend-dir for the directory the back-end serves)`,
+      "initial state: not checked (give --backend-dir for the directory the back-end serves)",
     );
   }
   if (loaded.unanswered > 0) notes.push(`the capture has ${loaded.unanswered} unanswered requests`);
@@ -156,6 +195,23 @@ export async function runReplay(
       );
     }
     final = compareTreeStates(await treeState(flags.expectFinal), await treeState(stateDir));
+    notes.push(`final state: compared with ${flags.expectFinal}`);
+  } else {
+    const recorded = await readFinalManifest(capture);
+    if (recorded === undefined) {
+      notes.push(
+        `final state: not compared (${capture} has no recorded final state ${
+          finalManifestPath(capture)
+        }; --expect-final DIR compares with a directory)`,
+      );
+    } else if (recorded.stale !== undefined) {
+      notes.push(`final state: not compared (${recorded.stale})`);
+    } else if (stateDir === undefined) {
+      notes.push("final state: not compared (give --backend-dir for the back-end's directory)");
+    } else {
+      final = compareTreeStates(recorded.manifest, await treeState(stateDir));
+      notes.push(`final state: compared with the recorded ${finalManifestPath(capture)}`);
+    }
   }
   const title =
     `replay ${capture} → ${open.target.description}: ${loaded.exchanges.length} requests, ` +
@@ -182,7 +238,10 @@ export function registerReplay(program: Command<[], { debug?: true }>): void {
     .option("--concurrency <n>", "requests in flight; independent requests run in parallel")
     .option("--strict", "also compare inode numbers, times, generation and listing order")
     .option("--force", "replay even when the directory does not match the capture's snapshot")
-    .option("--expect-final <dir>", "compare the final tree with this directory")
+    .option(
+      "--expect-final <dir>",
+      "compare the final tree with this directory (default: the recorded CAPTURE.final.json)",
+    )
     .option("--json", "print the report as JSON")
     .action(async (capture, flags) => {
       const { input } = await runReplay(capture, flags);
