@@ -119,3 +119,27 @@ Deno.test(
     assert.notEqual(answer.raw!.buffer, missing.raw!.buffer);
   }),
 );
+
+Deno.test(
+  "WRITE replies from the reused buffer carry the size written",
+  withServer({}, async (c, dir) => {
+    const { nodeid, fh } = await fileWith(c, "w", new Uint8Array(0), 0);
+    c.server.repliesConsumedAtOnce = true;
+    for (const size of [1, 4096, 70000]) {
+      const w = await c.call("WRITE", nodeid, {
+        fh,
+        offset: 10n,
+        size,
+        write_flags: 0,
+        lock_owner: 0n,
+        flags: 0,
+        padding: 0,
+        data: new Uint8Array(size).fill(size & 0xff),
+      });
+      assert.equal(w.error, 0);
+      assert.equal(w.body!.size, size);
+      assert.equal(w.raw!.length, 24);
+    }
+    assert.equal(Deno.statSync(`${dir}/w`).size, 70010);
+  }),
+);

@@ -34,6 +34,7 @@ export const ENGINE_MINOR = 45;
 export const ENGINE_MAX_WRITE = 1 << 20;
 
 const BARE_REPLY_SIZE = 16; // fuse_out_header
+const WRITE_REPLY_SIZE = 24; // fuse_out_header + fuse_write_out
 
 /** Something that watches every exchange (the recorder, statistics). */
 export type SessionObserver = (request: Uint8Array, reply: Uint8Array | null) => void;
@@ -75,6 +76,8 @@ export class PassthroughServer implements FuseServer {
   repliesConsumedAtOnce = false;
   readonly #bareReply = new Uint8Array(BARE_REPLY_SIZE);
   readonly #bareView = new DataView(this.#bareReply.buffer);
+  readonly #writeReply = new Uint8Array(WRITE_REPLY_SIZE);
+  readonly #writeView = new DataView(this.#writeReply.buffer);
 
   /** Opens `sharedDir` as the root of the tree this server serves. */
   constructor(sharedDir: string, options: PassthroughServerOptions = {}) {
@@ -239,8 +242,19 @@ export class PassthroughServer implements FuseServer {
           return h.readReply(req.body, req.header.unique);
         }
         return this.#reply(req, h.read(req.body));
-      case "WRITE":
-        return this.#reply(req, h.write(req.body));
+      case "WRITE": {
+        const out = h.write(req.body);
+        if (this.repliesConsumedAtOnce && this.#observer === undefined) {
+          // fuse_out_header, then fuse_write_out (size, padding)
+          const v = this.#writeView;
+          v.setUint32(0, WRITE_REPLY_SIZE, true);
+          v.setInt32(4, 0, true);
+          v.setBigUint64(8, req.header.unique, true);
+          v.setUint32(16, out.size, true);
+          return this.#writeReply;
+        }
+        return this.#reply(req, out);
+      }
       case "STATFS":
         return this.#reply(req, h.statfs(nodeid));
       case "RELEASE":
