@@ -35,11 +35,25 @@ import {
 } from "../codecs/fuse/mod.ts";
 import { FUSE_KERNEL_MINOR_VERSION, FUSE_UNIQUE_RESEND } from "../codecs/fuse/mod.ts";
 import type { FuseRequest } from "../codecs/fuse/mod.ts";
-import { RECORD_FLAG_MALFORMED } from "../codecs/pcapng/record.ts";
+import { type Malformation, RECORD_FLAG_MALFORMED } from "../codecs/pcapng/record.ts";
 import { FrontendRequest } from "../codecs/vhost_user/vhost_user.ts";
 import type { CaptureEvent, EventSummary } from "./events.ts";
 import { BoundedMap } from "./sketch.ts";
 import { queueLabel } from "./stats.ts";
+
+/** Each malformation in words, for the `malformed_chain` finding. */
+const MALFORMATION_WORDS: Readonly<Partial<Record<Malformation, string>>> = {
+  "loop": "its descriptors loop",
+  "chain-too-long": "it has more descriptors than the queue size",
+  "address-out-of-memory": "a buffer lies outside guest memory",
+  "readable-after-writable": "a device-readable descriptor follows a device-writable one",
+  "nested-indirect": "an indirect table holds an INDIRECT descriptor",
+  "indirect-with-next": "a descriptor has both INDIRECT and NEXT",
+  "bad-indirect-length": "an indirect table's length is not a non-zero multiple of 16",
+  "indirect-not-negotiated": "it uses INDIRECT without VIRTIO_F_INDIRECT_DESC",
+  "index-out-of-range": "a descriptor index is at or past the queue size",
+  "avail-idx-jump": "the available index moved by more than the queue size",
+};
 
 /** How bad a finding is: `error` breaks the protocol, `warning` is suspicious. */
 export type Severity = "error" | "warning";
@@ -312,8 +326,24 @@ export class CheckAnalyzer {
           (c !== undefined
             ? ` (head ${c.head}, ${c.descriptors} descriptors, ${c.readableBytes} readable and ${c.writableBytes} writable bytes)`
             : "") +
-          ": a readable descriptor after a writable one, a loop or an address outside guest memory",
+          (ev.malformation !== undefined
+            ? `: ${MALFORMATION_WORDS[ev.malformation] ?? ev.malformation}`
+            : ": a readable descriptor after a writable one, a loop or an address outside guest memory"),
       );
+    }
+    if (ev.kind === "ring_chain" && ev.chain !== undefined && ev.bytes.length >= 4) {
+      const used =
+        (ev.bytes[0] | (ev.bytes[1] << 8) | (ev.bytes[2] << 16) | (ev.bytes[3] << 24)) >>>
+        0;
+      if (used > ev.chain.writableBytes) {
+        this.#find(
+          "used_above_writable",
+          ev,
+          `the device returned chain ${ev.chain.head} on ${
+            queueLabel(ev)
+          } as used with ${used} bytes, above the ${ev.chain.writableBytes} writable bytes it offered`,
+        );
+      }
     }
     switch (ev.kind) {
       case "vhost_user_front_to_back":

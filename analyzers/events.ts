@@ -31,6 +31,7 @@
  * @module
  */
 import { CodecError } from "../codecs/errors.ts";
+import type { Malformation } from "../codecs/pcapng/record.ts";
 import {
   type CaptureFormat,
   type CaptureItem,
@@ -134,6 +135,8 @@ export interface CaptureEvent {
   chain?: ChainSummary;
   /** Record header flags (RECORD_FLAG_*), for ringside records. */
   record_flags?: number;
+  /** What was wrong with a malformed chain, when the record header says. */
+  malformation?: Malformation;
   /** The FUSE message, decoded (as far as it goes when `error` is set). */
   fuse?: FuseEventFields;
   /** The vhost-user message header, decoded. */
@@ -551,6 +554,7 @@ export class EventDecoder {
     }
     if (h.chain !== undefined) ev.chain = h.chain;
     ev.record_flags = h.flags;
+    if (h.malformation !== undefined) ev.malformation = h.malformation;
     if (h.fuseMinor !== undefined && !this.#forcedMinor) this.#pairing.minor = h.fuseMinor;
     switch (h.kind) {
       case "fuse_request":

@@ -33,10 +33,14 @@
 import {
   type ChainSummary,
   encodeRecordPrefix,
+  type Malformation,
+  MALFORMATION_CODES,
+  NO_QUEUE,
   PcapngWriter,
+  RECORD_FLAG_CHAIN,
   RECORD_KIND_CODES,
+  RECORD_PREFIX_LENGTH,
   recordDirection,
-  type RecordHeader,
   type RecordKind,
 } from "../codecs/pcapng/mod.ts";
 import type { FuseServer } from "./types.ts";
@@ -73,8 +77,26 @@ export interface RecordMeta {
   chain?: ChainSummary;
   /** RECORD_FLAG_* bits (malformed, indirect, packed). */
   flags?: number;
-  /** Time in ns since the epoch (default: now). */
+  /** What was wrong with a malformed chain (with RECORD_FLAG_MALFORMED). */
+  malformation?: Malformation;
+  /**
+   * Time in ns since the epoch (default: now). A time earlier than the
+   * previous record's is written as that record's, so frames stay in time
+   * order (a message stamped on another thread can arrive late).
+   */
   timeNs?: bigint;
+}
+
+/** A kick to record. */
+export interface KickRecordMeta extends RecordMeta {
+  /** The kick eventfd's counter as read (kicks coalesced since the last read). */
+  count?: bigint;
+}
+
+/** A descriptor chain to record. */
+export interface ChainRecordMeta extends RecordMeta {
+  /** The used length the device returned the chain with. */
+  usedLength?: number;
 }
 
 /** A vhost-user message to record. */
@@ -139,8 +161,12 @@ export class Recorder {
   #minor = 0;
   #initUnique = -1n;
   #initMinor = 0;
-  /** Cached record prefixes by kind, queue and minor: the common case builds none. */
-  #prefixes = new Map<number, Uint8Array>();
+  /** The Exported-PDU tags and a zeroed record header, copied before every payload. */
+  #prefix = encodeRecordPrefix({ kind: "fuse_request" });
+  #scratch8 = new Uint8Array(8);
+  #scratch4 = new Uint8Array(4);
+  #lastHi = 0;
+  #lastLo = 0;
 
   /**
    * Builds a recorder that hands whole blocks to `sink`, which owns each
@@ -250,9 +276,14 @@ export class Recorder {
     this.#put(channel, kind, bytes, meta, meta.fdCount ?? 0);
   }
 
-  /** Records a kick (the driver notified the device) of `meta.queue`. */
-  ringKick(channel: number, meta: RecordMeta): void {
-    this.#put(channel, "ring_kick", EMPTY, meta);
+  /** Records a kick (the driver notified the device) of `meta.queue`, with the eventfd counter. */
+  ringKick(channel: number, meta: KickRecordMeta): void {
+    let payload = EMPTY;
+    if (meta.count !== undefined) {
+      payload = this.#scratch8;
+      new DataView(payload.buffer).setBigUint64(0, BigInt.asUintN(64, meta.count), true);
+    }
+    this.#put(channel, "ring_kick", payload, meta);
   }
 
   /** Records a call (the device interrupted the driver) of `meta.queue`. */
@@ -260,9 +291,17 @@ export class Recorder {
     this.#put(channel, "ring_call", EMPTY, meta);
   }
 
-  /** Records a descriptor chain popped from `meta.queue` (`meta.chain` gives its layout). */
-  ringChain(channel: number, meta: RecordMeta): void {
-    this.#put(channel, "ring_chain", EMPTY, meta);
+  /**
+   * Records a descriptor chain of `meta.queue` (`meta.chain` gives its
+   * layout) as the device returns it, with the used length.
+   */
+  ringChain(channel: number, meta: ChainRecordMeta): void {
+    let payload = EMPTY;
+    if (meta.usedLength !== undefined) {
+      payload = this.#scratch4;
+      new DataView(payload.buffer).setUint32(0, meta.usedLength, true);
+    }
+    this.#put(channel, "ring_chain", payload, meta);
   }
 
   /** Writes everything held in memory. */
@@ -307,72 +346,18 @@ export class Recorder {
 
   /**
    * One Enhanced Packet Block (pcapng section 4.3) straight into the reused
-   * buffer: the writer's own path allocates per flush, which costs more than
-   * the copy itself at FUSE message rates.
+   * buffer, the record header written in place: the writer's own path and
+   * `encodeRecordPrefix` allocate per record, which costs more than the copy
+   * itself at FUSE message rates.
    */
-  #packet(
-    iface: number,
-    hi: number,
-    lo: number,
-    prefix: Uint8Array,
-    payload: Uint8Array,
-    direction: number,
-  ): void {
-    if (iface < 0 || iface >= this.#writer.interfaceCount) {
-      throw new RangeError(
-        `interface ${iface} was not added (there are ${this.#writer.interfaceCount})`,
-      );
-    }
-    const len = prefix.length + payload.length;
-    const padded = (len + 3) & ~3;
-    const total = 28 + padded + 12 + 4;
-    this.#reserve(total);
-    const p = this.#pos;
-    const v = this.#view;
-    const b = this.#buf;
-    v.setUint32(p, BLOCK_ENHANCED_PACKET, true);
-    v.setUint32(p + 4, total, true);
-    v.setUint32(p + 8, iface, true);
-    v.setUint32(p + 12, hi, true);
-    v.setUint32(p + 16, lo, true);
-    v.setUint32(p + 20, len, true);
-    v.setUint32(p + 24, len, true);
-    b.set(prefix, p + 28);
-    b.set(payload, p + 28 + prefix.length);
-    for (let q = p + 28 + len; q < p + 28 + padded; q++) b[q] = 0;
-    const o = p + 28 + padded;
-    v.setUint32(o, OPT_EPB_FLAGS | (4 << 16), true);
-    v.setUint32(o + 4, direction, true);
-    v.setUint32(o + 8, 0, true); // opt_endofopt
-    v.setUint32(o + 12, total, true);
-    this.#pos = p + total;
-    if (this.#pos >= this.#flushBytes) this.flush();
-  }
-
   #put(channel: number, kind: RecordKind, payload: Uint8Array, meta: RecordMeta, fdCount = 0) {
     if (this.#closed) throw new Error("Recorder: record after close()");
-    const fuseMinor = kind.startsWith("fuse_") && this.#minor > 0 ? this.#minor : undefined;
-    let prefix: Uint8Array;
-    if (meta.chain === undefined && meta.flags === undefined && fdCount === 0) {
-      const key = RECORD_KIND_CODES[kind] * 0x1_0000_0000 + (meta.queue ?? 0xffff) * 0x10000 +
-        (fuseMinor ?? 0);
-      let p = this.#prefixes.get(key);
-      if (p === undefined) {
-        p = encodeRecordPrefix({ kind, queue: meta.queue, fuseMinor });
-        this.#prefixes.set(key, p);
-      }
-      prefix = p;
-    } else {
-      const h: RecordHeader = {
-        kind,
-        queue: meta.queue,
-        chain: meta.chain,
-        flags: meta.flags,
-        fuseMinor,
-        fdCount,
-      };
-      prefix = encodeRecordPrefix(h);
+    if (channel < 0 || channel >= this.#writer.interfaceCount) {
+      throw new RangeError(
+        `interface ${channel} was not added (there are ${this.#writer.interfaceCount})`,
+      );
     }
+    const fuseMinor = this.#minor > 0 && kind.startsWith("fuse_") ? this.#minor : 0;
     const now = performance.now();
     let hi: number;
     let lo: number;
@@ -385,9 +370,54 @@ export class Recorder {
       hi = Number(t >> 32n);
       lo = Number(t & 0xffffffffn);
     }
-    this.#packet(channel, hi, lo, prefix, payload, recordDirection(kind) === "inbound" ? 1 : 2);
+    if (hi < this.#lastHi || (hi === this.#lastHi && lo < this.#lastLo)) {
+      hi = this.#lastHi;
+      lo = this.#lastLo;
+    }
+    this.#lastHi = hi;
+    this.#lastLo = lo;
+    const len = RECORD_PREFIX_LENGTH + payload.length;
+    const padded = (len + 3) & ~3;
+    const total = 28 + padded + 12 + 4;
+    this.#reserve(total);
+    const p = this.#pos;
+    const v = this.#view;
+    const b = this.#buf;
+    v.setUint32(p, BLOCK_ENHANCED_PACKET, true);
+    v.setUint32(p + 4, total, true);
+    v.setUint32(p + 8, channel, true);
+    v.setUint32(p + 12, hi, true);
+    v.setUint32(p + 16, lo, true);
+    v.setUint32(p + 20, len, true);
+    v.setUint32(p + 24, len, true);
+    b.set(this.#prefix, p + 28);
+    // the record header (codecs/pcapng/record.ts), after the 16 bytes of Exported-PDU tags
+    const h = p + 28 + RECORD_PREFIX_LENGTH - 24;
+    b[h + 2] = RECORD_KIND_CODES[kind];
+    if (fdCount > 0) b[h + 3] = Math.min(fdCount, 0xff);
+    let flags = (meta.flags ?? 0) & 0xffff & ~RECORD_FLAG_CHAIN;
+    v.setUint16(h + 6, meta.queue ?? NO_QUEUE, true);
+    const c = meta.chain;
+    if (c !== undefined) {
+      flags |= RECORD_FLAG_CHAIN;
+      v.setUint16(h + 8, c.head, true);
+      v.setUint16(h + 10, c.descriptors, true);
+      v.setUint32(h + 12, c.readableBytes, true);
+      v.setUint32(h + 16, c.writableBytes, true);
+    }
+    v.setUint16(h + 4, flags, true);
+    if (fuseMinor !== 0) v.setUint16(h + 20, fuseMinor, true);
+    if (meta.malformation !== undefined) b[h + 22] = MALFORMATION_CODES[meta.malformation] ?? 0;
+    b.set(payload, p + 28 + RECORD_PREFIX_LENGTH);
+    for (let q = p + 28 + len; q < p + 28 + padded; q++) b[q] = 0;
+    const o = p + 28 + padded;
+    v.setUint32(o, OPT_EPB_FLAGS | (4 << 16), true);
+    v.setUint32(o + 4, recordDirection(kind) === "inbound" ? 1 : 2, true);
+    v.setUint32(o + 8, 0, true); // opt_endofopt
+    v.setUint32(o + 12, total, true);
+    this.#pos = p + total;
     this.#records++;
-    if (now - this.#lastFlush >= this.#flushMs) this.flush();
+    if (this.#pos >= this.#flushBytes || now - this.#lastFlush >= this.#flushMs) this.flush();
   }
 }
 
@@ -572,4 +602,37 @@ export function recordingServerSpec(
     factory: "createRecordingServer",
     args: [inner, options],
   };
+}
+
+/**
+ * Opens a {@linkcode Recorder} on `path`: the factory a transport's Worker
+ * reaches through {@linkcode recorderSpec} when it records ring events and
+ * control messages itself (the vhost-user queue Worker).
+ */
+export function openRecorder(path: string, options: RecorderOptions = {}): Recorder {
+  return Recorder.open(path, options);
+}
+
+/** How a transport's Worker opens a recorder: `import(module).openRecorder(path, options)`. */
+export interface RecorderSpec {
+  /** Absolute URL of this module. */
+  module: string;
+  /** The capture file. */
+  path: string;
+  /** Structured-cloneable {@linkcode RecorderOptions}. */
+  options: RecorderOptions & Record<string, unknown>;
+}
+
+/**
+ * The spec of a recorder writing `path`, for a transport that records from
+ * its own Worker (`startVhostUserBackend`'s `record` option).
+ *
+ * @example
+ * ```ts
+ * import { recorderSpec } from "./recorder.ts";
+ * const record = recorderSpec("/tmp/guest.pcapng", { flushMs: 100 });
+ * ```
+ */
+export function recorderSpec(path: string, options: RecorderOptions = {}): RecorderSpec {
+  return { module: new URL("./recorder.ts", import.meta.url).href, path, options: { ...options } };
 }

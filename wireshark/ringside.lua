@@ -27,6 +27,13 @@ local KIND = {
   [6] = "ring_kick", [7] = "ring_call", [8] = "ring_chain",
 }
 
+local MALFORMATION = {
+  [1] = "loop", [2] = "chain-too-long", [3] = "address-out-of-memory",
+  [4] = "readable-after-writable", [5] = "nested-indirect", [6] = "indirect-with-next",
+  [7] = "bad-indirect-length", [8] = "indirect-not-negotiated", [9] = "index-out-of-range",
+  [10] = "avail-idx-jump", [11] = "reply-too-long", [12] = "bad-used-id", [13] = "bad-used-len",
+}
+
 local OPCODE = {
   [1] = "LOOKUP", [2] = "FORGET", [3] = "GETATTR", [4] = "SETATTR", [5] = "READLINK",
   [6] = "SYMLINK", [8] = "MKNOD", [9] = "MKDIR", [10] = "UNLINK", [11] = "RMDIR",
@@ -96,11 +103,15 @@ local pf = {
   chain_readable = ProtoField.uint32("ringside.chain_readable", "Chain readable bytes"),
   chain_writable = ProtoField.uint32("ringside.chain_writable", "Chain writable bytes"),
   fuse_minor = ProtoField.uint16("ringside.fuse_minor", "FUSE minor"),
+  malformation = ProtoField.uint8("ringside.malformation", "Malformation", base.DEC, MALFORMATION),
+  kick_count = ProtoField.uint64("ringside.kick_count", "Kick eventfd counter"),
+  used_len = ProtoField.uint32("ringside.used_len", "Used length"),
 }
 ringside.fields = {
   pf.version, pf.header_length, pf.kind, pf.fd_count, pf.flags, pf.flag_chain,
   pf.flag_malformed, pf.flag_indirect, pf.flag_packed, pf.queue, pf.chain_head,
-  pf.chain_descriptors, pf.chain_readable, pf.chain_writable, pf.fuse_minor,
+  pf.chain_descriptors, pf.chain_readable, pf.chain_writable, pf.fuse_minor, pf.malformation,
+  pf.kick_count, pf.used_len,
 }
 
 local ff = {
@@ -461,6 +472,8 @@ function ringside.dissector(tvb, pinfo, root)
   end
   local minor = tvb:range(20, 2):le_uint()
   if minor ~= 0 then tree:add_le(pf.fuse_minor, tvb:range(20, 2)) end
+  local malformation = tvb:range(22, 1):uint()
+  if malformation ~= 0 then tree:add(pf.malformation, tvb:range(22, 1)) end
   tree:append_text(", " .. kind)
   if hlen < 24 or hlen > n then
     tree:add_proto_expert_info(ef_short)
@@ -479,6 +492,18 @@ function ringside.dissector(tvb, pinfo, root)
     if bit.band(flags, 1) ~= 0 then
       info = info .. string.format(" head=%d desc=%d readable=%d writable=%d", tvb:range(8, 2):le_uint(),
         tvb:range(10, 2):le_uint(), tvb:range(12, 4):le_uint(), tvb:range(16, 4):le_uint())
+    end
+    if kind == "ring_kick" and n - hlen >= 8 then
+      tree:add_le(pf.kick_count, tvb:range(hlen, 8))
+      info = info .. " count=" .. tostring(tvb:range(hlen, 8):le_uint64())
+    elseif kind == "ring_chain" and n - hlen >= 4 then
+      tree:add_le(pf.used_len, tvb:range(hlen, 4))
+      info = info .. " used=" .. tvb:range(hlen, 4):le_uint()
+    end
+    if malformation ~= 0 then
+      info = info .. " malformed: " .. (MALFORMATION[malformation] or tostring(malformation))
+    elseif bit.band(flags, 2) ~= 0 then
+      info = info .. " malformed"
     end
     pinfo.cols.info:set(info)
   end

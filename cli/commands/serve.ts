@@ -9,8 +9,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { UserError } from "../errors.ts";
 import { startVhostUserBackend } from "../../transports/vhost_user/mod.ts";
 import { parseServeUnixArgs, runServeUnix } from "./serve_unix.ts";
-import { passthroughSpec } from "../../transports/mod.ts";
-import { recordingServerSpec } from "../../engine/recorder.ts";
+import { recorderSpec } from "../../engine/recorder.ts";
 import { snapshotForCapture, writeFinalManifest } from "../../engine/snapshot.ts";
 
 /** The options `ringside serve` accepts, as commander parses them. */
@@ -105,19 +104,13 @@ export function parseServeArgs(flags: ServeFlags): ServePlan {
 export async function runServe(plan: ServePlan): Promise<number> {
   let backend;
   try {
-    const server = plan.record === undefined ? undefined : recordingServerSpec(
-      passthroughSpec(plan.sharedDir, plan.passthrough),
-      {
-        path: plan.record.path,
-        channel: "virtio-fs",
-        description: "FUSE requests and replies of every virtqueue",
-        snapshot: plan.record.snapshot
-          ? await snapshotForCapture(plan.sharedDir, plan.record.path)
-          : undefined,
-      },
-    );
+    const record = plan.record === undefined ? undefined : recorderSpec(plan.record.path, {
+      snapshot: plan.record.snapshot
+        ? await snapshotForCapture(plan.sharedDir, plan.record.path)
+        : undefined,
+    });
     backend = await startVhostUserBackend(plan.socket, plan.sharedDir, {
-      server,
+      record,
       passthrough: plan.passthrough,
       queues: plan.queues,
       packed: plan.packed,
@@ -169,7 +162,11 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     .option("--queues <n>", "request queues besides the hiprio queue (default 1)")
     .option("--tag <tag>", "accepted for virtiofsd compatibility; QEMU's tag= names the mount")
     .option("--no-packed", "do not offer packed virtqueues")
-    .option("--record <file>", "vhost-user: record every FUSE exchange to FILE (pcapng)")
+    .option(
+      "--record <file>",
+      "record to FILE (pcapng): FUSE exchanges, and with vhost-user each virtqueue's ring " +
+        "events and the control messages",
+    )
     .option("--snapshot", "with --record: store the shared directory first in FILE.snapshot/")
     .option("--forget-reply <mode>", "unix: header (default, what Renode waits for) or none")
     .addHelpText(

@@ -8,6 +8,8 @@
  */
 import { UserError } from "../errors.ts";
 import { type ForgetReply, listenUnix, passthroughSpec } from "../../transports/mod.ts";
+import { recordingServerSpec } from "../../engine/recorder.ts";
+import { snapshotForCapture } from "../../engine/snapshot.ts";
 
 /** The `serve` flags the Unix transport reads. */
 export interface ServeUnixFlags {
@@ -19,6 +21,8 @@ export interface ServeUnixFlags {
   xattr?: true;
   writeback?: true;
   forgetReply?: string;
+  record?: string;
+  snapshot?: true;
 }
 
 /** What {@linkcode parseServeUnixArgs} makes of the flags. */
@@ -36,6 +40,8 @@ export interface ServeUnixPlan {
   };
   /** What a reply-less request (FORGET) gets. */
   forgetReply: ForgetReply;
+  /** `--record FILE`, and whether to take a `--snapshot` first. */
+  record?: { path: string; snapshot: boolean };
 }
 
 function usage(message: string): UserError {
@@ -47,6 +53,7 @@ export function parseServeUnixArgs(flags: ServeUnixFlags): ServeUnixPlan {
   const socket = flags.socket ?? flags.socketPath;
   if (socket === undefined) throw usage("--socket PATH is required");
   if (flags.sharedDir === undefined) throw usage("--shared-dir DIR is required");
+  if (flags.snapshot && flags.record === undefined) throw usage("--snapshot needs --record FILE");
   const cacheWord = flags.cache ?? "auto";
   const cache = cacheWord === "none" ? "never" : cacheWord;
   if (cache !== "never" && cache !== "auto" && cache !== "always") {
@@ -73,14 +80,28 @@ export function parseServeUnixArgs(flags: ServeUnixFlags): ServeUnixPlan {
       writeback: flags.writeback ?? false,
     },
     forgetReply,
+    record: flags.record === undefined
+      ? undefined
+      : { path: flags.record, snapshot: flags.snapshot ?? false },
   };
 }
 
 /** Serves until SIGINT or SIGTERM; returns the exit status. */
 export async function runServeUnix(plan: ServeUnixPlan): Promise<number> {
   let server;
+  let spec = passthroughSpec(plan.sharedDir, plan.passthrough);
+  if (plan.record !== undefined) {
+    spec = recordingServerSpec(spec, {
+      path: plan.record.path,
+      channel: "unix",
+      description: `FUSE over the Unix socket ${plan.socket}`,
+      snapshot: plan.record.snapshot
+        ? await snapshotForCapture(plan.sharedDir, plan.record.path)
+        : undefined,
+    });
+  }
   try {
-    server = listenUnix(plan.socket, passthroughSpec(plan.sharedDir, plan.passthrough), {
+    server = listenUnix(plan.socket, spec, {
       forgetReply: plan.forgetReply,
       log: (line) => console.error(`ringside serve: ${line}`),
     });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseServeUnixArgs } from "./serve_unix.ts";
 import { RenodeClient } from "../../transports/_renode_client.ts";
+import { collectCheck, readEvents } from "../../analyzers/mod.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -12,15 +13,25 @@ Deno.test("serve --transport unix: flag errors are one-line usage errors", () =>
     /--forget-reply must be header or none, not maybe/,
   );
   assert.throws(
+    () => parseServeUnixArgs({ socket: "/tmp/x", sharedDir: "/", snapshot: true }),
+    /--snapshot needs --record FILE/,
+  );
+  assert.deepEqual(
+    parseServeUnixArgs({ socket: "/tmp/x", sharedDir: "/", record: "/tmp/c.pcapng" }).record,
+    { path: "/tmp/c.pcapng", snapshot: false },
+  );
+  assert.throws(
     () => parseServeUnixArgs({ socket: "/tmp/x", sharedDir: "/nonexistent-ringside" }),
     /shared directory \/nonexistent-ringside does not exist/,
   );
 });
 
-Deno.test("serve --transport unix: a Renode-framed client reads a host file, SIGINT stops the server", async () => {
+Deno.test("serve --transport unix --record: a Renode-framed client reads a host file, SIGINT stops the server, the capture has the session", async () => {
   const shared = Deno.makeTempDirSync({ prefix: "ringside-shared-" });
   Deno.writeTextFileSync(`${shared}/greeting`, "hello renode\n");
-  const sock = `${Deno.makeTempDirSync()}/fs.sock`;
+  const sockDir = Deno.makeTempDirSync();
+  const sock = `${sockDir}/fs.sock`;
+  const capture = `${sockDir}/unix.pcapng`;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -33,6 +44,8 @@ Deno.test("serve --transport unix: a Renode-framed client reads a host file, SIG
       sock,
       "--shared-dir",
       shared,
+      "--record",
+      capture,
     ],
     stdin: "null",
     stdout: "piped",
@@ -79,5 +92,27 @@ Deno.test("serve --transport unix: a Renode-framed client reads a host file, SIG
   assert.equal(out.code, 0, err);
   assert.match(err, /stopped after 1 session/);
   assert.throws(() => Deno.lstatSync(sock), Deno.errors.NotFound);
+  // the capture: every request on the "unix" channel, the four replies, nothing check objects to
+  const ops: string[] = [];
+  const channels = new Set<string>();
+  for await (const ev of readEvents(capture)) {
+    channels.add(ev.channel);
+    if (ev.fuse !== undefined) ops.push(`${ev.kind === "fuse_request" ? ">" : "<"}${ev.fuse.op}`);
+  }
+  assert.deepEqual([...channels], ["unix"]);
+  assert.deepEqual(ops, [
+    ">INIT",
+    "<INIT",
+    ">LOOKUP",
+    "<LOOKUP",
+    ">OPEN",
+    "<OPEN",
+    ">READ",
+    "<READ",
+    ">FORGET",
+  ]);
+  const report = await collectCheck(readEvents(capture));
+  assert.equal(report.errors, 0, JSON.stringify(report.findings));
   Deno.removeSync(shared, { recursive: true });
+  Deno.removeSync(sockDir, { recursive: true });
 });

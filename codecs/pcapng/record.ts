@@ -19,8 +19,12 @@
  *  12 u4 chain_readable    bytes the driver wrote (device-readable)
  *  16 u4 chain_writable    bytes left for the reply (device-writable)
  *  20 u2 fuse_minor        negotiated FUSE minor, 0 when unknown or n/a
- *  22 u2 reserved          0
- * payload: the raw FUSE or vhost-user message (empty for kick and call)
+ *  22 u1 malformation      what was wrong with a malformed chain (MALFORMATION_CODES),
+ *                          0 when nothing was or a writer did not say (older captures)
+ *  23 u1 reserved          0
+ * payload: the raw FUSE or vhost-user message; for ring_kick the kick
+ * eventfd's counter (u8 LE) when the writer read it, for ring_chain the used
+ * length the device returned (u4 LE) when the chain went back used, else empty
  * ```
  *
  * Why Exported PDU rather than LINKTYPE_USER0..15: see ringside.ksy's doc.
@@ -56,6 +60,52 @@ export const RECORD_FLAG_MALFORMED = 0x0002;
 export const RECORD_FLAG_INDIRECT = 0x0004;
 /** Record flag: the queue is a packed ring (chain_head is a buffer id). */
 export const RECORD_FLAG_PACKED = 0x0008;
+
+/**
+ * What was wrong with a malformed descriptor chain or ring (the words of the
+ * virtqueue layer's errors), as the header's `malformation` byte codes it.
+ */
+export type Malformation =
+  | "loop"
+  | "chain-too-long"
+  | "address-out-of-memory"
+  | "readable-after-writable"
+  | "nested-indirect"
+  | "indirect-with-next"
+  | "bad-indirect-length"
+  | "indirect-not-negotiated"
+  | "index-out-of-range"
+  | "avail-idx-jump"
+  | "reply-too-long"
+  | "bad-used-id"
+  | "bad-used-len";
+
+/** Wire codes of {@linkcode Malformation} (0: none or not said). */
+export const MALFORMATION_CODES: Readonly<Record<Malformation, number>> = Object.freeze({
+  "loop": 1,
+  "chain-too-long": 2,
+  "address-out-of-memory": 3,
+  "readable-after-writable": 4,
+  "nested-indirect": 5,
+  "indirect-with-next": 6,
+  "bad-indirect-length": 7,
+  "indirect-not-negotiated": 8,
+  "index-out-of-range": 9,
+  "avail-idx-jump": 10,
+  "reply-too-long": 11,
+  "bad-used-id": 12,
+  "bad-used-len": 13,
+});
+
+const MALFORMATION_BY_CODE: (Malformation | undefined)[] = [];
+for (const [k, c] of Object.entries(MALFORMATION_CODES)) {
+  MALFORMATION_BY_CODE[c] = k as Malformation;
+}
+
+/** The {@linkcode Malformation} a header byte names, `undefined` for 0 or an unknown code. */
+export function malformationName(code: number): Malformation | undefined {
+  return MALFORMATION_BY_CODE[code];
+}
 
 /** Value of `queue` in the header when the record is not about a virtqueue. */
 export const NO_QUEUE = 0xffff;
@@ -113,6 +163,8 @@ export interface RecordHeader {
   fdCount?: number;
   /** RECORD_FLAG_* bits; RECORD_FLAG_CHAIN is set from `chain`. */
   flags?: number;
+  /** What was wrong with a malformed chain (with RECORD_FLAG_MALFORMED). */
+  malformation?: Malformation;
 }
 
 /** A decoded record header. */
@@ -133,6 +185,8 @@ export interface DecodedRecordHeader {
   fdCount: number;
   /** RECORD_FLAG_* bits as written. */
   flags: number;
+  /** What was wrong with a malformed chain, when the writer said (an unknown code reads as absent). */
+  malformation?: Malformation;
 }
 
 /** A decoded record: the header, and the message bytes after it. */
@@ -231,6 +285,17 @@ export function encodeRecordPrefix(header: RecordHeader): Uint8Array {
     v.setUint32(p + 16, chain.writableBytes, true);
   }
   v.setUint16(p + 20, fuseMinor, true);
+  if (header.malformation !== undefined) {
+    const m = MALFORMATION_CODES[header.malformation];
+    if (m === undefined) {
+      throw new CodecError(
+        "ringside_record.malformation",
+        p + 22,
+        `unknown malformation ${String(header.malformation)}`,
+      );
+    }
+    out[p + 22] = m;
+  }
   return out;
 }
 
@@ -355,7 +420,7 @@ export function decodeRecordHeader(data: Uint8Array, offset = 0): DecodedRecordH
         (data[p + 19] << 24)) >>> 0,
     }
     : undefined;
-  return {
+  const out: DecodedRecordHeader = {
     version,
     headerLength,
     kind,
@@ -365,6 +430,11 @@ export function decodeRecordHeader(data: Uint8Array, offset = 0): DecodedRecordH
     fdCount: data[p + 3],
     flags,
   };
+  if (data[p + 22] !== 0) {
+    const m = MALFORMATION_BY_CODE[data[p + 22]];
+    if (m !== undefined) out.malformation = m;
+  }
+  return out;
 }
 
 /** True when `data` starts with exactly the tags this codec writes (the common case). */

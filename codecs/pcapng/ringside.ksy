@@ -177,8 +177,14 @@ types:
       - id: fuse_minor
         type: u2
         doc: negotiated FUSE minor version (major is 7); 0 when unknown or not FUSE
+      - id: malformation
+        type: u1
+        enum: malformation
+        doc: |
+          what was wrong with a malformed chain (flags bit 1); 0 when nothing
+          was or the writer did not say (captures made before this field)
       - id: reserved
-        type: u2
+        type: u1
       - id: header_extension
         size: header_length - 24
       - id: payload
@@ -186,7 +192,9 @@ types:
         doc: |
           the raw message: a FUSE request (fuse_in_header first), reply
           (fuse_out_header), notification, or vhost-user message (12-byte
-          header first); empty for ring_kick and ring_call
+          header first); for ring_kick the kick eventfd's counter (u8 LE)
+          when the writer read it, for ring_chain the used length the device
+          returned (u4 LE) when the chain went back used; otherwise empty
 enums:
   block_type:
     0x0a0d0d0a: section_header
@@ -212,3 +220,18 @@ enums:
     6: ring_kick
     7: ring_call
     8: ring_chain
+  malformation:
+    0: none
+    1: loop
+    2: chain_too_long
+    3: address_out_of_memory
+    4: readable_after_writable
+    5: nested_indirect
+    6: indirect_with_next
+    7: bad_indirect_length
+    8: indirect_not_negotiated
+    9: index_out_of_range
+    10: avail_idx_jump
+    11: reply_too_long
+    12: bad_used_id
+    13: bad_used_len

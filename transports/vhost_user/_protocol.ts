@@ -62,13 +62,98 @@ export interface WorkerQueue {
   indirect: boolean;
 }
 
+/**
+ * Where and how the Worker records the device (`ringside serve --record`):
+ * the Worker imports `module` and calls its `openRecorder(path, options)`,
+ * which returns a {@linkcode DeviceRecorder} (engine/recorder.ts's
+ * `recorderSpec` builds this).
+ */
+export interface WorkerRecording {
+  /** Absolute URL of the module exporting `openRecorder`. */
+  module: string;
+  /** The capture file (pcapng). */
+  path: string;
+  /** Structured-cloneable recorder options (flush bounds, comment, snapshot reference). */
+  options: Record<string, unknown>;
+}
+
+/** Chain layout as a record carries it. */
+export interface RecordedChain {
+  /** Head index (split) or buffer id (packed). */
+  head: number;
+  /** Descriptors in the chain. */
+  descriptors: number;
+  /** Device-readable bytes. */
+  readableBytes: number;
+  /** Device-writable bytes. */
+  writableBytes: number;
+}
+
+/** Where a record travelled. */
+export interface RecordedMeta {
+  /** Virtqueue index. */
+  queue?: number;
+  /** Chain layout. */
+  chain?: RecordedChain;
+  /** Record flags (malformed 0x2, indirect 0x4, packed 0x8). */
+  flags?: number;
+  /** What was wrong with a malformed chain (the virtqueue error's kind). */
+  malformation?: string;
+  /** Time in ns since the epoch. */
+  timeNs?: bigint;
+}
+
+/** What the Worker needs of a recorder (engine/recorder.ts's `Recorder` has it). */
+export interface DeviceRecorder {
+  /** Interface id of a channel, added on first use. */
+  channel(name: string, options?: { description?: string }): number;
+  /** A FUSE request. */
+  fuseRequest(channel: number, bytes: Uint8Array, meta?: RecordedMeta): void;
+  /** A FUSE reply. */
+  fuseReply(channel: number, bytes: Uint8Array, meta?: RecordedMeta): void;
+  /** A vhost-user message. */
+  vhostUser(
+    channel: number,
+    bytes: Uint8Array,
+    meta: RecordedMeta & { direction: "front_to_back" | "back_to_front"; fdCount?: number },
+  ): void;
+  /** A kick with the eventfd counter. */
+  ringKick(channel: number, meta: RecordedMeta & { count?: bigint }): void;
+  /** A call. */
+  ringCall(channel: number, meta: RecordedMeta): void;
+  /** A chain returned used. */
+  ringChain(channel: number, meta: RecordedMeta & { usedLength?: number }): void;
+  /** Flushes and closes the file. */
+  close(): void;
+}
+
+/** A vhost-user message the control plane saw, for the Worker's recorder. */
+export interface RecordedControlMessage {
+  /** The whole message (header and payload). */
+  bytes: Uint8Array;
+  /** `front_to_back` (QEMU to us) or `back_to_front` (our replies). */
+  direction: "front_to_back" | "back_to_front";
+  /** File descriptors that travelled with it. */
+  fdCount: number;
+  /** When the control plane received or sent it (ns since the epoch). */
+  timeNs: bigint;
+}
+
 /** Main thread to Worker. */
 export type ToWorker =
-  | { type: "init"; server: ServerFactorySpec; control: number }
+  | { type: "init"; server: ServerFactorySpec; control: number; record?: WorkerRecording }
+  | { type: "record"; messages: RecordedControlMessage[] }
   | { type: "memory"; id: number; regions: WorkerRegion[] }
   | { type: "queue"; id: number; queue: WorkerQueue }
   | { type: "stop"; id: number; index: number }
-  | { type: "reset"; id: number; memory: boolean; session: boolean }
+  | {
+    type: "reset";
+    id: number;
+    memory: boolean;
+    session: boolean;
+    /** The front-end went away: the next one's records go to a new pcapng section. */
+    endSection?: boolean;
+  }
   | { type: "exit"; id: number };
 
 /** Worker to main thread. */
@@ -80,6 +165,6 @@ export type FromWorker =
   | { type: "needs-reset"; index: number; reason: string };
 
 /** A command as the main thread writes it (the id is added when sent). */
-export type WorkerCommand = Exclude<ToWorker, { type: "init" }> extends infer T
+export type WorkerCommand = Exclude<ToWorker, { type: "init" } | { type: "record" }> extends infer T
   ? T extends { id: number } ? Omit<T, "id"> : never
   : never;

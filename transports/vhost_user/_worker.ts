@@ -24,16 +24,103 @@ import {
 import { eventfdRead, eventfdWrite } from "../../sys/eventfd.ts";
 import { poll, type PollFd, POLLIN } from "../../sys/poll.ts";
 import type { FuseServer } from "../../engine/types.ts";
-import type { FromWorker, ServerFactorySpec, ToWorker, WorkerQueue } from "./_protocol.ts";
+import type {
+  DeviceRecorder,
+  FromWorker,
+  RecordedChain,
+  RecordedControlMessage,
+  ServerFactorySpec,
+  ToWorker,
+  WorkerQueue,
+  WorkerRecording,
+} from "./_protocol.ts";
 
 const EIO = 5;
 const FUSE_OUT_HEADER_SIZE = 16;
+/** Record flags (codecs/pcapng/record.ts). */
+const FLAG_MALFORMED = 0x2;
+const FLAG_INDIRECT = 0x4;
+const FLAG_PACKED = 0x8;
 
 interface Slot {
   cfg: WorkerQueue;
   dev: DeviceQueue | null;
   /** needs-reset already reported for this `dev`. */
   reported: boolean;
+  /** The capture interface of this virtqueue (-1 before its first record). */
+  channel: number;
+}
+
+/** The recorder and its open section, when the device is recorded. */
+let recording: WorkerRecording | undefined;
+let recorder: DeviceRecorder | undefined;
+let openRecorderFn:
+  | ((path: string, options: Record<string, unknown>) => DeviceRecorder)
+  | undefined;
+/** Sections written so far: the next front-end's records append a section. */
+let sections = 0;
+let controlChannel = -1;
+
+/** The recorder of the current section, opened on first use. */
+function rec(): DeviceRecorder {
+  if (recorder === undefined) {
+    const r = recording!;
+    recorder = openRecorderFn!(r.path, { ...r.options, append: sections > 0 });
+    sections++;
+    controlChannel = recorder.channel("vhost-user", {
+      description: "vhost-user control socket",
+    });
+    for (const s of slots) if (s !== undefined) s.channel = -1;
+  }
+  return recorder;
+}
+
+function queueChannel(slot: Slot): number {
+  const r = rec();
+  if (slot.channel < 0) {
+    const q = slot.cfg.index;
+    slot.channel = r.channel(`vq${q}`, {
+      description: q === 0 ? "virtio-fs hiprio queue" : `virtio-fs request queue ${q}`,
+    });
+  }
+  return slot.channel;
+}
+
+function closeRecorder(): void {
+  const r = recorder;
+  recorder = undefined;
+  if (r === undefined) return;
+  try {
+    r.close();
+  } catch (e) {
+    log(`closing the capture failed: ${(e as Error).message}`);
+  }
+}
+
+function recordControl(messages: RecordedControlMessage[]): void {
+  const r = rec();
+  for (const m of messages) {
+    r.vhostUser(controlChannel, m.bytes, {
+      direction: m.direction,
+      fdCount: m.fdCount,
+      timeNs: m.timeNs,
+    });
+  }
+}
+
+function chainSummary(chain: DescChain): RecordedChain {
+  return {
+    head: chain.id,
+    descriptors: chain.descCount,
+    readableBytes: chain.readableLength,
+    writableBytes: chain.writableLength,
+  };
+}
+
+function chainFlags(dev: DeviceQueue, chain: DescChain): number {
+  if (dev.layout !== "packed") return 0;
+  // a packed chain that took fewer ring slots than it has descriptors went through a table
+  return FLAG_PACKED | (chain.ringSlots < chain.descCount ? FLAG_INDIRECT : 0);
 }
 
 let server: FuseServer | undefined;
@@ -105,6 +192,8 @@ function errorReply(request: Uint8Array, errno: number): Uint8Array | null {
 function reportNeedsReset(slot: Slot, reason: string): void {
   if (slot.reported) return;
   slot.reported = true;
+  const fault = slot.dev?.needsReset;
+  if (recording !== undefined && fault !== undefined) recordChainError(slot, fault);
   post({ type: "needs-reset", index: slot.cfg.index, reason });
   if (slot.cfg.err >= 0) {
     try {
@@ -133,6 +222,7 @@ function build(slot: Slot, base: number): void {
       onChainError: (e) => {
         // the queue already returned the chain with length 0
         if (chainErrors++ < 20) log(`queue ${c.index}: malformed chain: ${e.message}`);
+        if (recording !== undefined) recordChainError(slot, e);
       },
     });
   } catch (e) {
@@ -140,32 +230,68 @@ function build(slot: Slot, base: number): void {
   }
 }
 
-function signal(slot: Slot, dev: DeviceQueue): void {
-  fence();
-  if (dev.needsInterrupt() && slot.cfg.call >= 0) eventfdWrite(slot.cfg.call);
+function recordChainError(slot: Slot, e: { kind: string; head?: number }): void {
+  rec().ringChain(queueChannel(slot), {
+    queue: slot.cfg.index,
+    flags: FLAG_MALFORMED | (slot.cfg.layout === "packed" ? FLAG_PACKED : 0),
+    malformation: e.kind,
+    usedLength: 0,
+  });
 }
 
-function finish(dev: DeviceQueue, chain: DescChain, request: Uint8Array, reply: Uint8Array | null) {
-  if (reply === null) {
-    dev.push(chain, 0);
+function signal(slot: Slot, dev: DeviceQueue): void {
+  fence();
+  if (dev.needsInterrupt() && slot.cfg.call >= 0) {
+    eventfdWrite(slot.cfg.call);
+    if (recording !== undefined) rec().ringCall(queueChannel(slot), { queue: slot.cfg.index });
+  }
+}
+
+/** Writes the reply into the chain, returns it used and records both when the device is recorded. */
+function finish(
+  slot: Slot,
+  dev: DeviceQueue,
+  chain: DescChain,
+  request: Uint8Array,
+  reply: Uint8Array | null,
+): void {
+  const sent = reply === null ? null : fitReply(chain, request, reply);
+  const used = sent === null ? 0 : chain.write(sent);
+  if (recording !== undefined) {
+    const ch = queueChannel(slot);
+    const meta = {
+      queue: slot.cfg.index,
+      chain: chainSummary(chain),
+      flags: chainFlags(dev, chain),
+    };
+    const r = rec();
+    if (sent !== null) r.fuseReply(ch, sent, meta);
+    dev.push(chain, used);
+    r.ringChain(ch, { ...meta, usedLength: used });
     return;
   }
-  if (reply.length > chain.writableLength) {
-    log(
-      `reply of ${reply.length} bytes does not fit the ${chain.writableLength} writable bytes: answering EIO`,
-    );
-    const e = errorReply(request, EIO);
-    if (e === null || e.length > chain.writableLength) {
-      dev.push(chain, 0);
-      return;
-    }
-    reply = e;
-  }
-  dev.push(chain, chain.write(reply));
+  dev.push(chain, used);
+}
+
+/** The reply, or an EIO reply when it does not fit the chain (null when not even that fits). */
+function fitReply(chain: DescChain, request: Uint8Array, reply: Uint8Array): Uint8Array | null {
+  if (reply.length <= chain.writableLength) return reply;
+  log(
+    `reply of ${reply.length} bytes does not fit the ${chain.writableLength} writable bytes: answering EIO`,
+  );
+  const e = errorReply(request, EIO);
+  return e === null || e.length > chain.writableLength ? null : e;
 }
 
 function serveChain(slot: Slot, dev: DeviceQueue, chain: DescChain): void {
   const request = chain.readAll();
+  if (recording !== undefined) {
+    rec().fuseRequest(queueChannel(slot), request, {
+      queue: slot.cfg.index,
+      chain: chainSummary(chain),
+      flags: chainFlags(dev, chain),
+    });
+  }
   let out: Uint8Array | null | Promise<Uint8Array | null>;
   try {
     out = server!.handle(request);
@@ -174,7 +300,7 @@ function serveChain(slot: Slot, dev: DeviceQueue, chain: DescChain): void {
     out = errorReply(request, EIO);
   }
   if (!(out instanceof Promise)) {
-    finish(dev, chain, request, out);
+    finish(slot, dev, chain, request, out);
     return;
   }
   // the request bytes may be a view into guest memory: keep the chain until the answer comes
@@ -189,7 +315,7 @@ function serveChain(slot: Slot, dev: DeviceQueue, chain: DescChain): void {
   ).then((r) => {
     pending--;
     if (gen !== generation || slot.dev !== dev) return; // the ring went away meanwhile
-    finish(dev, chain, request, r);
+    finish(slot, dev, chain, request, r);
     signal(slot, dev);
   });
 }
@@ -257,7 +383,7 @@ async function runCommand(m: ToWorker): Promise<boolean> {
     }
     case "queue": {
       const old = slots[m.queue.index];
-      const slot: Slot = old ?? { cfg: m.queue, dev: null, reported: false };
+      const slot: Slot = old ?? { cfg: m.queue, dev: null, reported: false, channel: -1 };
       slot.cfg = m.queue;
       slots[m.queue.index] = slot;
       pollDirty = true;
@@ -294,14 +420,19 @@ async function runCommand(m: ToWorker): Promise<boolean> {
           error = (e as Error).message;
         }
       }
+      if (m.endSection) closeRecorder();
       post({ type: "done", id: m.id, error });
       return true;
     }
+    case "record":
+      if (recording !== undefined) recordControl(m.messages);
+      return true;
     case "exit":
       slots = [];
       memory = new GuestMemory();
       generation++;
       await closeCurrentServer().catch(() => {});
+      closeRecorder();
       post({ type: "done", id: m.id });
       return false;
     case "init":
@@ -321,7 +452,10 @@ async function serveLoop(): Promise<void> {
       for (let i = 1; i < pollSet.length; i++) {
         if (pollSet[i].revents === 0) continue;
         const slot = pollSlots[i - 1];
-        eventfdRead(slot.cfg.kick);
+        const count = eventfdRead(slot.cfg.kick);
+        if (recording !== undefined) {
+          rec().ringKick(queueChannel(slot), { queue: slot.cfg.index, count });
+        }
         processQueue(slot);
       }
       if (pollSet[0].revents !== 0) {
@@ -350,6 +484,15 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   spec = m.server;
   control = m.control;
   try {
+    if (m.record !== undefined) {
+      const mod = await import(m.record.module) as Record<string, unknown>;
+      if (typeof mod.openRecorder !== "function") {
+        throw new Error(`${m.record.module} does not export openRecorder`);
+      }
+      openRecorderFn = mod.openRecorder as typeof openRecorderFn;
+      recording = m.record;
+      rec(); // the file exists (with its section header) from the start
+    }
     server = await buildServer();
   } catch (e) {
     post({ type: "failed", message: (e as Error).message });

@@ -43,10 +43,16 @@ import type {
   ToWorker,
   WorkerCommand,
   WorkerQueue,
+  WorkerRecording,
   WorkerRegion,
 } from "./_protocol.ts";
 
-export type { ServerFactorySpec } from "./_protocol.ts";
+export type { ServerFactorySpec, WorkerRecording } from "./_protocol.ts";
+
+const timeOriginNs = BigInt(Math.round(performance.timeOrigin * 1000)) * 1000n;
+function nowNs(): bigint {
+  return timeOriginNs + BigInt(Math.round(performance.now() * 1e6));
+}
 
 const PAGE = 4096n;
 const MAP_SHARED = 0x01;
@@ -100,6 +106,14 @@ export interface VhostUserBackendOptions {
   packed?: boolean;
   /** Where diagnostics go (default: stderr with a `ringside serve:` prefix). */
   log?: (line: string) => void;
+  /**
+   * Record the device to a pcapng file (engine/recorder.ts's `recorderSpec`
+   * builds this): the queue Worker owns the file and records FUSE requests and
+   * replies per virtqueue with their chains, kicks, calls, chains returned
+   * used (malformed ones too), and the control messages this thread posts to
+   * it. Each front-end gets its own pcapng section.
+   */
+  record?: WorkerRecording;
   /** Called whenever a front-end connects (`connected`) or goes away (`disconnected`). */
   onEvent?: (event: { type: "connected" | "disconnected"; connection: number }) => void;
 }
@@ -206,6 +220,7 @@ class Backend implements VhostUserBackend {
   #workerFailed: string | undefined;
   #maxQueues: number;
   #offeredFeatures: bigint;
+  #recording: boolean;
 
   // per connection
   #conn = -1;
@@ -230,6 +245,7 @@ class Backend implements VhostUserBackend {
     this.#wakeFd = eventfd({ nonblocking: true });
     this.#log = options.log ?? ((l) => console.error(`ringside serve: ${l}`));
     this.#onEvent = options.onEvent;
+    this.#recording = options.record !== undefined;
     this.#maxQueues = 1 + (options.queues ?? 1);
     this.#offeredFeatures = featureBit(VIRTIO_F.VERSION_1) | featureBit(VIRTIO_F.INDIRECT_DESC) |
       featureBit(VIRTIO_F.EVENT_IDX) | featureBit(30) |
@@ -282,6 +298,27 @@ class Backend implements VhostUserBackend {
     return p;
   }
 
+  /**
+   * Hands a control message to the Worker's recorder, announced on the
+   * control eventfd like a command so that the Worker writes it before it
+   * serves further kicks (the capture stays in time order).
+   */
+  #record(bytes: Uint8Array, direction: "front_to_back" | "back_to_front", fdCount: number) {
+    if (!this.#recording || this.#workerFailed !== undefined) return;
+    const message: ToWorker = {
+      type: "record",
+      messages: [{ bytes, direction, fdCount, timeNs: nowNs() }],
+    };
+    this.#worker.postMessage(message);
+    eventfdWrite(this.#controlFd);
+  }
+
+  /** Sends a reply to the front-end (and records it). */
+  #send(conn: number, bytes: Uint8Array): void {
+    this.#record(bytes, "back_to_front", 0);
+    sendMsg(conn, bytes);
+  }
+
   #resetConnectionState(): void {
     this.#features = 0n;
     this.#protocolFeatures = 0n;
@@ -326,7 +363,12 @@ class Backend implements VhostUserBackend {
 
   /** Drops everything the front-end gave: rings, fds, memory and the FUSE session. */
   async #endConnection(): Promise<void> {
-    const r = await this.#command({ type: "reset", memory: true, session: true });
+    const r = await this.#command({
+      type: "reset",
+      memory: true,
+      session: true,
+      endSection: true,
+    });
     if (r.error !== undefined) this.#log(`resetting the session failed: ${r.error}`);
     for (const v of this.#vrings) this.#closeVringFds(v);
     this.#unmapAll(this.#regions);
@@ -383,6 +425,7 @@ class Backend implements VhostUserBackend {
       try {
         total = messageBytesNeeded(header);
       } catch (e) {
+        this.#record(header.slice(), "front_to_back", fds.length);
         fds.forEach(closeQuietly);
         this.malformedMessages++;
         throw new Error(`malformed message header: ${(e as Error).message}`);
@@ -393,6 +436,7 @@ class Backend implements VhostUserBackend {
         fds.forEach(closeQuietly);
         return;
       }
+      this.#record(bytes, "front_to_back", fds.length);
       const h = decodeHeader(bytes);
       const wantsReply = (h.flags & VHOST_USER_NEED_REPLY_MASK) !== 0 ||
         EXPLICIT_REPLY.has(h.request);
@@ -403,7 +447,7 @@ class Backend implements VhostUserBackend {
         const what = `malformed ${requestName(h.request)}: ${decoded.error.message}`;
         if (!wantsReply) throw new Error(what);
         this.#log(`${what}; answering with an error`);
-        sendMsg(
+        this.#send(
           conn,
           h.request === FrontendRequest.GET_CONFIG
             ? rawEmptyReply(h.request)
@@ -430,12 +474,12 @@ class Backend implements VhostUserBackend {
       fds.forEach(closeQuietly);
     }
     if (EXPLICIT_REPLY.has(msg.request)) {
-      if (ok && reply !== undefined) sendMsg(conn, encodeReply(msg.request, reply));
+      if (ok && reply !== undefined) this.#send(conn, encodeReply(msg.request, reply));
       else if (msg.request === FrontendRequest.GET_CONFIG) {
-        sendMsg(conn, rawEmptyReply(msg.request));
-      } else sendMsg(conn, rawU64Reply(msg.request, 1n));
+        this.#send(conn, rawEmptyReply(msg.request));
+      } else this.#send(conn, rawU64Reply(msg.request, 1n));
     } else if (needReply) {
-      sendMsg(conn, rawU64Reply(msg.request, ok ? 0n : 1n));
+      this.#send(conn, rawU64Reply(msg.request, ok ? 0n : 1n));
     }
   }
 
@@ -749,7 +793,9 @@ export async function startVhostUserBackend(
       e.preventDefault();
       resolve({ type: "failed", message: e.message });
     };
-    worker.postMessage({ type: "init", server: spec, control: controlFd } satisfies ToWorker);
+    worker.postMessage(
+      { type: "init", server: spec, control: controlFd, record: options.record } satisfies ToWorker,
+    );
   });
   if (ready.type === "failed") {
     worker.terminate();

@@ -9,6 +9,10 @@ import { createHash } from "node:crypto";
 import { peerTest } from "../../testing/peers.ts";
 import { ensureGuestImage, type GuestResult, runGuest } from "../../guest/mod.ts";
 import { startVhostUserBackend } from "./backend.ts";
+import { recorderSpec } from "../../engine/recorder.ts";
+import { collectCheck, formatCheck, readEvents } from "../../analyzers/mod.ts";
+import { FrontendRequest } from "../../codecs/vhost_user/mod.ts";
+import { RECORD_FLAG_PACKED } from "../../codecs/pcapng/mod.ts";
 
 const TAR_FILES = 1200;
 
@@ -211,15 +215,17 @@ peerTest(
 );
 
 peerTest(
-  "a real guest with packed virtqueues (vhost-user-fs-pci packed=on) through ringside's back-end",
+  "a real guest with packed virtqueues (vhost-user-fs-pci packed=on) through ringside's back-end, recorded",
   { needs: ["qemu", "guest-kernel", "busybox"] },
   async () => {
     const work = await Deno.makeTempDir({ prefix: "ringside-vu-packed-" });
     const share = `${work}/share`;
+    const capture = `${work}/guest.pcapng`;
     await Deno.mkdir(share);
     const logs: string[] = [];
     const backend = await startVhostUserBackend(`${work}/vfs.sock`, share, {
       log: (l) => logs.push(l),
+      record: recorderSpec(capture),
     });
     try {
       await Deno.writeTextFile(`${share}/in.txt`, "from the host\n");
@@ -248,9 +254,68 @@ echo "lines:$(wc -l < out.txt)"`,
       const text = await Deno.readTextFile(`${share}/out.txt`);
       assert.equal(text.split("\n").length, 301);
       assert.equal(backend.needsResetCount, 0);
+      await backend.close();
+      await checkGuestCapture(capture, { packed: true });
     } finally {
       await backend.close();
       await Deno.remove(work, { recursive: true });
     }
   },
 );
+
+/**
+ * What a recorded guest session must show: the control messages of the
+ * set-up in order before any ring use, per-queue channels, kicks with their
+ * counter, calls, chains with the used length, FUSE records with queue and
+ * chain, and nothing `check` calls an error.
+ */
+async function checkGuestCapture(path: string, options: { packed: boolean }): Promise<void> {
+  const control: string[] = [];
+  const channels = new Set<string>();
+  const kinds = new Map<string, number>();
+  let memTableFrame = 0;
+  let firstRingFrame = 0;
+  let fuseWithChain = 0;
+  let packedChains = 0;
+  for await (const ev of readEvents(path)) {
+    channels.add(ev.channel);
+    kinds.set(ev.kind, (kinds.get(ev.kind) ?? 0) + 1);
+    if (ev.vhost_user !== undefined && !ev.vhost_user.reply) {
+      control.push(ev.vhost_user.name);
+      const r = ev.vhost_user.request;
+      if (r === FrontendRequest.SET_MEM_TABLE || r === FrontendRequest.ADD_MEM_REG) {
+        // QEMU maps guest memory with ADD_MEM_REG when CONFIGURE_MEM_SLOTS is offered
+        memTableFrame ||= ev.frame;
+        assert.ok(ev.fd_count! >= 1, "the memory table carries its region fds");
+      }
+    }
+    if (ev.queue !== undefined) firstRingFrame ||= ev.frame;
+    if (ev.kind === "ring_kick") assert.equal(ev.bytes.length, 8, "the kick counter");
+    if (ev.kind === "ring_chain") {
+      assert.equal(ev.bytes.length, 4, "the used length");
+      if (((ev.record_flags ?? 0) & RECORD_FLAG_PACKED) !== 0) packedChains++;
+    }
+    if (ev.kind === "fuse_request" && ev.chain !== undefined && ev.queue !== undefined) {
+      fuseWithChain++;
+    }
+  }
+  for (
+    const n of [
+      "SET_VRING_NUM",
+      "SET_VRING_ADDR",
+      "SET_VRING_BASE",
+      "SET_VRING_KICK",
+      "SET_VRING_CALL",
+      "GET_VRING_BASE",
+    ]
+  ) assert.ok(control.includes(n), `${n} recorded: ${control.join(" ")}`);
+  assert.ok(channels.has("vhost-user") && channels.has("vq1"), [...channels].join(" "));
+  assert.ok(memTableFrame > 0 && memTableFrame < firstRingFrame, "set-up precedes ring use");
+  for (const k of ["ring_kick", "ring_call", "ring_chain", "fuse_request", "fuse_reply"]) {
+    assert.ok((kinds.get(k) ?? 0) > 0, `${k} records`);
+  }
+  assert.ok(fuseWithChain > 0);
+  if (options.packed) assert.equal(packedChains, kinds.get("ring_chain"));
+  const report = await collectCheck(readEvents(path));
+  assert.equal(report.errors, 0, formatCheck(report));
+}

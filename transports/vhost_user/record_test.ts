@@ -1,0 +1,133 @@
+/**
+ * Recording the vhost-user back-end (`startVhostUserBackend`'s `record`):
+ * driven by the test front-end, the capture holds one channel per virtqueue
+ * and one for the control socket, FUSE requests and replies with their
+ * queue and chain, kicks with the eventfd counter, calls, chains returned
+ * used (a malformed one flagged with what was wrong), and the control
+ * messages both ways with fd counts; `check` reports the malformed chain and
+ * nothing else. A second front-end gets its own pcapng section.
+ */
+import assert from "node:assert/strict";
+import { FrontendRequest } from "../../codecs/vhost_user/mod.ts";
+import { RECORD_FLAG_MALFORMED } from "../../codecs/pcapng/mod.ts";
+import { type CaptureEvent, collectCheck, readEvents } from "../../analyzers/mod.ts";
+import { recorderSpec } from "../../engine/recorder.ts";
+import { startVhostUserBackend } from "./backend.ts";
+import { VhostUserFrontend } from "./frontend.ts";
+import { fuseCall, fuseRequest, INIT_BODY } from "./_fuse_client.ts";
+
+const VIRTQ_DESC_F_NEXT = 1;
+const VIRTQ_DESC_F_WRITE = 2;
+
+async function readAll(path: string): Promise<CaptureEvent[]> {
+  const out: CaptureEvent[] = [];
+  for await (const ev of readEvents(path)) out.push({ ...ev, bytes: ev.bytes.slice() });
+  return out;
+}
+
+Deno.test("record: per-queue channels, ring events, control messages and a malformed chain that check reports", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ringside-vu-rec-" });
+  const socket = `${dir}.sock`;
+  const capture = `${dir}.pcapng`;
+  await Deno.writeTextFile(`${dir}/hello`, "hi");
+  const logs: string[] = [];
+  const backend = await startVhostUserBackend(socket, dir, {
+    log: (l) => logs.push(l),
+    record: recorderSpec(capture, { flushMs: 50 }),
+  });
+  try {
+    const fe = await VhostUserFrontend.connect(socket);
+    const dev = await fe.setUp({ indirect: false });
+    const q = dev.queues[1];
+    assert.equal((await fuseCall(q, "INIT", 0n, INIT_BODY)).reply?.header.error, 0);
+    assert.equal((await fuseCall(q, "LOOKUP", 1n, { name: "hello" })).reply?.header.error, 0);
+    assert.equal(
+      (await fuseCall(dev.queues[0], "LOOKUP", 1n, { name: "nothere" })).reply?.header.error,
+      -2,
+    );
+    // a chain whose readable descriptor follows its writable one
+    const mem = dev.memory.memory;
+    q.driver.add([fuseRequest("GETATTR", 1n, { getattr_flags: 0, dummy: 0, fh: 0n })], [256]);
+    const slot = 3; // INIT, LOOKUP, GETATTR on this queue
+    const head = mem.readU16(Number(q.rings.driver) + 4 + 2 * slot);
+    const headDesc = Number(q.rings.desc) + 16 * head;
+    const second = mem.readU16(headDesc + 14);
+    const secondDesc = Number(q.rings.desc) + 16 * second;
+    mem.writeU16(headDesc + 12, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE);
+    mem.writeU16(secondDesc + 12, 0);
+    q.notify();
+    const used = await q.waitUsedAsync();
+    assert.equal(used.length, 1);
+    assert.equal(used[0].len, 0);
+    // still serving
+    assert.equal((await fuseCall(q, "LOOKUP", 1n, { name: "hello" })).reply?.header.error, 0);
+    fe.close();
+    // a second front-end: its records go to a second section
+    const fe2 = await VhostUserFrontend.connect(socket);
+    const dev2 = await fe2.setUp();
+    assert.equal((await fuseCall(dev2.queues[1], "INIT", 0n, INIT_BODY)).reply?.header.error, 0);
+    fe2.close();
+  } finally {
+    await backend.close();
+  }
+  try {
+    const events = await readAll(capture);
+    const channels = new Set(events.map((e) => e.channel));
+    for (const c of ["vhost-user", "vq0", "vq1"]) assert.ok(channels.has(c), `channel ${c}`);
+    // control messages both ways, with fd counts
+    const control = events.filter((e) => e.channel === "vhost-user");
+    const names = new Set(control.map((e) => e.vhost_user?.name));
+    for (
+      const n of [
+        "GET_FEATURES",
+        "SET_MEM_TABLE",
+        "SET_VRING_NUM",
+        "SET_VRING_ADDR",
+        "SET_VRING_KICK",
+      ]
+    ) {
+      assert.ok(names.has(n), `control message ${n}`);
+    }
+    const memTable = control.find((e) => e.vhost_user?.request === FrontendRequest.SET_MEM_TABLE)!;
+    assert.equal(memTable.direction, "inbound");
+    assert.equal(memTable.fd_count, 1);
+    const features = control.find((e) =>
+      e.vhost_user?.request === FrontendRequest.GET_FEATURES && e.vhost_user.reply
+    )!;
+    assert.equal(features.direction, "outbound");
+    // FUSE records carry their queue, chain and (after INIT) the minor
+    const lookups = events.filter((e) => e.kind === "fuse_request" && e.fuse?.op === "LOOKUP");
+    assert.deepEqual(lookups.map((e) => e.queue), [1, 0, 1]);
+    assert.ok(lookups.every((e) => e.chain !== undefined && e.chain.writableBytes === 8192));
+    assert.ok(lookups.every((e) => e.fuse_minor === 45));
+    // ring events: kicks with their counter, calls, chains with the used length
+    const kicks = events.filter((e) => e.kind === "ring_kick");
+    assert.ok(kicks.length >= 4);
+    assert.ok(kicks.every((e) => e.bytes.length === 8 && e.bytes[0] >= 1));
+    assert.ok(events.some((e) => e.kind === "ring_call" && e.queue === 1));
+    const chains = events.filter((e) => e.kind === "ring_chain");
+    const okChains = chains.filter((e) => ((e.record_flags ?? 0) & RECORD_FLAG_MALFORMED) === 0);
+    assert.ok(okChains.length >= 5);
+    for (const c of okChains) {
+      const usedLen = new DataView(c.bytes.buffer, c.bytes.byteOffset).getUint32(0, true);
+      assert.ok(usedLen <= c.chain!.writableBytes);
+    }
+    const bad = chains.filter((e) => ((e.record_flags ?? 0) & RECORD_FLAG_MALFORMED) !== 0);
+    assert.equal(bad.length, 1);
+    assert.equal(bad[0].malformation, "readable-after-writable");
+    assert.equal(bad[0].queue, 1);
+    // frames are in time order
+    for (let i = 1; i < events.length; i++) assert.ok(events[i].time_ns >= events[i - 1].time_ns);
+    // check: exactly the malformed chain, nothing else
+    const report = await collectCheck(readEvents(capture));
+    assert.deepEqual(report.findings.map((f) => f.code), ["malformed_chain"]);
+    assert.match(report.findings[0].message, /readable descriptor follows a device-writable/);
+    assert.deepEqual(report.findings[0].frames, [bad[0].frame]);
+    // two sections: the second front-end's INIT is there
+    const inits = events.filter((e) => e.kind === "fuse_request" && e.fuse?.op === "INIT");
+    assert.equal(inits.length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(capture);
+  }
+});
