@@ -25,6 +25,7 @@
 import {
   errorName,
   type FuseAttr,
+  type FuseName,
   type FuseReply,
   type FuseRequest,
   modeString,
@@ -446,6 +447,11 @@ export function diffExchanges(
       found.push({ field: "reply", expected: "a valid reply", actual: x.targetReplyError });
     } else if (a === null) {
       missing = "the target sent no reply";
+    } else if (
+      x.sent !== null && op !== "INIT" && requestArgs(req) !== requestArgs(x.sent)
+    ) {
+      // the two sides were asked different things: their replies say nothing more
+      found.push({ field: "request", expected: requestArgs(req)!, actual: requestArgs(x.sent)! });
     } else if (e.header.error !== a.header.error) {
       found.push({
         field: "error",
@@ -520,48 +526,407 @@ export function diffExchanges(
   };
 }
 
-function pairKey(req: FuseRequest): string {
-  const b = req.body as Record<string, unknown>;
-  const parts: string[] = [req.op];
-  for (const f of ["name", "oldname", "newname", "linkname"]) {
-    if (typeof b[f] === "string" || b[f] instanceof Uint8Array) {
-      parts.push(nameText(b[f] as string | Uint8Array));
+/**
+ * The arguments of a request that say what the workload asked for (not the
+ * ids the server handed out): compared for every pair, so two recordings
+ * whose programs wrote different bytes, or a replay that sent something else,
+ * diverge on `request`. `null` for requests with nothing to compare.
+ */
+export function requestArgs(req: FuseRequest): string | null {
+  switch (req.op) {
+    case "READ":
+      return `offset=${req.body.offset} size=${req.body.size}`;
+    case "WRITE":
+      return `offset=${req.body.offset} size=${req.body.size} data=${digest(req.body.data)}`;
+    case "SETATTR": {
+      const b = req.body;
+      const parts = [`valid=${b.valid & ~(FATTR_FH | FATTR_LOCKOWNER | TIME_BITS)}`];
+      if (b.valid & FATTR_SIZE) parts.push(`size=${b.size}`);
+      if (b.valid & FATTR_MODE) parts.push(`mode=${b.mode.toString(8)}`);
+      if (b.valid & FATTR_UID) parts.push(`uid=${b.uid}`);
+      if (b.valid & FATTR_GID) parts.push(`gid=${b.gid}`);
+      return parts.join(" ");
+    }
+    case "SETXATTR":
+      return `value=${digest(req.body.value)} flags=${req.body.flags}`;
+    case "CREATE":
+    case "TMPFILE":
+      return `flags=0${req.body.flags.toString(8)} mode=${req.body.mode.toString(8)}`;
+    case "MKDIR":
+    case "MKNOD":
+      return `mode=${req.body.mode.toString(8)}`;
+    case "SYMLINK":
+      return `target=${nameText(req.body.linkname)}`;
+    case "RENAME2":
+      return `flags=${req.body.flags}`;
+    case "FALLOCATE":
+      return `offset=${req.body.offset} length=${req.body.length} mode=${req.body.mode}`;
+    default:
+      return null;
+  }
+}
+
+const FATTR_MODE = 1 << 0;
+const FATTR_UID = 1 << 1;
+const FATTR_GID = 1 << 2;
+const FATTR_SIZE = 1 << 3;
+const FATTR_FH = 1 << 6;
+const FATTR_LOCKOWNER = 1 << 9;
+// atime, mtime, atime_now, mtime_now, ctime: their values are the clock's, not the workload's
+const TIME_BITS = (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8) | (1 << 10);
+
+/** A short content digest for request data (FNV-1a, 32 bits, with the length). */
+function digest(b: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return `${b.length}:${(h >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+/** Opcodes never paired: cache evictions and interrupts depend on the kernel's memory and timing. */
+const UNPAIRED_OPS = new Set(["FORGET", "BATCH_FORGET", "INTERRUPT", "NOTIFY_REPLY"]);
+
+/**
+ * Node id → path of one recording, learnt from its own replies (entries,
+ * READDIRPLUS, renames), so requests of two recordings can be named alike
+ * although their servers handed out different node ids.
+ */
+class PathNames {
+  #parent = new Map<bigint, { dir: bigint; name: string }>();
+  #child = new Map<string, bigint>();
+  #fhNode = new Map<bigint, bigint>();
+
+  path(node: bigint): string {
+    const parts: string[] = [];
+    let n = node;
+    for (let depth = 0; n !== 1n; depth++) {
+      const p = this.#parent.get(n);
+      if (p === undefined || depth > 4096) {
+        parts.push(`?${n}`); // a node this recording never named (it began mid-session)
+        break;
+      }
+      parts.push(p.name);
+      n = p.dir;
+    }
+    return parts.reverse().join("/");
+  }
+
+  child(dir: bigint, name: FuseName | string): string {
+    const d = this.path(dir);
+    const n = typeof name === "string" ? name : name.text;
+    return d === "" ? n : `${d}/${n}`;
+  }
+
+  fileNode(req: FuseRequest): bigint {
+    const b = req.body as { fh?: unknown };
+    if (typeof b.fh === "bigint" && req.op !== "GETATTR" && req.op !== "SETATTR") {
+      return this.#fhNode.get(b.fh) ?? req.header.nodeid;
+    }
+    return req.header.nodeid;
+  }
+
+  #bind(dir: bigint, name: string, node: bigint): void {
+    if (node === 0n || name === "." || name === "..") return;
+    this.#parent.set(node, { dir, name });
+    this.#child.set(`${dir}/${name}`, node);
+  }
+
+  learn(req: FuseRequest, reply: FuseReply | null): void {
+    if (reply === null || reply.header.error !== 0 || reply.body === null) return;
+    const p = req.header.nodeid;
+    switch (req.op) {
+      case "LOOKUP":
+      case "MKDIR":
+      case "MKNOD":
+      case "SYMLINK":
+      case "CREATE": {
+        const ids = replyNodeIds(reply);
+        if (ids.length === 1) this.#bind(p, req.body.name.text, ids[0]);
+        break;
+      }
+      case "LINK": {
+        const ids = replyNodeIds(reply);
+        if (ids.length === 1) this.#bind(p, req.body.newname.text, ids[0]);
+        break;
+      }
+      case "RENAME":
+      case "RENAME2": {
+        const key = `${p}/${req.body.oldname.text}`;
+        const n = this.#child.get(key);
+        this.#child.delete(key);
+        if (n !== undefined) this.#bind(req.body.newdir, req.body.newname.text, n);
+        break;
+      }
+      case "UNLINK":
+      case "RMDIR":
+        this.#child.delete(`${p}/${req.body.name.text}`);
+        break;
+      case "READDIRPLUS":
+        if (reply.op === "READDIRPLUS") {
+          const dir = this.fileNode(req);
+          for (const d of reply.body.entries) {
+            this.#bind(dir, d.dirent.name.text, d.entry_out.nodeid);
+          }
+        }
+        break;
+    }
+    if (reply.op === "OPEN" || reply.op === "OPENDIR") this.#fhNode.set(reply.body.fh, p);
+    if (reply.op === "CREATE") this.#fhNode.set(reply.body.open.fh, reply.body.entry.nodeid);
+  }
+}
+
+/**
+ * Names one request of a recording: the stream it belongs to (the path it
+ * is about) and its alignment key (opcode, that path, and the other path or
+ * name it involves). Ids, offsets and sizes are not in the key: they are
+ * compared after pairing.
+ */
+function streamAndKey(req: FuseRequest, names: PathNames): { stream: string; key: string } {
+  let stream: string;
+  let extra = "";
+  switch (req.op) {
+    case "LOOKUP":
+    case "MKDIR":
+    case "MKNOD":
+    case "CREATE":
+    case "TMPFILE":
+    case "SYMLINK":
+    case "UNLINK":
+    case "RMDIR":
+      stream = "name" in req.body ? names.child(req.header.nodeid, req.body.name) : "";
+      if (req.op === "TMPFILE") stream = names.path(req.header.nodeid);
+      break;
+    case "LINK":
+      stream = names.child(req.header.nodeid, req.body.newname);
+      extra = names.path(req.body.oldnodeid);
+      break;
+    case "RENAME":
+    case "RENAME2":
+      stream = names.child(req.header.nodeid, req.body.oldname);
+      extra = names.child(req.body.newdir, req.body.newname);
+      break;
+    case "GETXATTR":
+    case "SETXATTR":
+    case "REMOVEXATTR":
+      stream = names.path(req.header.nodeid);
+      extra = req.body.name.text;
+      break;
+    default:
+      stream = names.path(names.fileNode(req));
+  }
+  return { stream, key: `${req.op}\0${extra}` };
+}
+
+/** One side of a stream for alignment: keys say what may pair, prints break ties. */
+interface Side {
+  keys: readonly string[];
+  prints: readonly string[];
+}
+
+/**
+ * Longest common subsequence of the keys of `a` and `b` as index pairs, by
+ * dynamic programming (the caller bounds the size). Among the longest, the
+ * one with the most pairs whose replies agree (equal prints) wins: when one
+ * recording has a GETATTR fewer, the one left unpaired is the one whose
+ * answer the other recording never saw, not simply the first.
+ */
+function lcsPairs(a: Side, b: Side): [number, number][] {
+  const n = a.keys.length;
+  const m = b.keys.length;
+  const w = m + 1;
+  const pair = Math.min(n, m) + 1; // one more pair always outweighs every agreement
+  const t = new Float64Array((n + 1) * w);
+  const gain = (i: number, j: number) =>
+    a.keys[i] !== b.keys[j] ? -1 : pair + (a.prints[i] === b.prints[j] ? 1 : 0);
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      const g = gain(i, j);
+      const skip = Math.max(t[(i + 1) * w + j], t[i * w + j + 1]);
+      t[i * w + j] = g < 0 ? skip : Math.max(skip, g + t[(i + 1) * w + j + 1]);
     }
   }
-  if (req.op === "READ" || req.op === "WRITE") parts.push(`${b.offset}+${b.size}`);
-  return parts.join("\0");
+  const out: [number, number][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < n && j < m) {
+    const g = gain(i, j);
+    if (g >= 0 && t[i * w + j] === g + t[(i + 1) * w + j + 1]) {
+      out.push([i, j]);
+      i++;
+      j++;
+    } else if (t[(i + 1) * w + j] >= t[i * w + j + 1]) i++;
+    else j++;
+  }
+  return out;
+}
+
+/**
+ * Aligns two streams: the common prefix and suffix (same keys and prints)
+ * pair directly; the middle by {@linkcode lcsPairs} when it has at most
+ * `maxCells` cells, otherwise by an in-order greedy match of keys (each key
+ * of `a` with the next unused equal key of `b`).
+ */
+function align(a: Side, b: Side, maxCells: number): [number, number][] {
+  const same = (i: number, j: number) => a.keys[i] === b.keys[j] && a.prints[i] === b.prints[j];
+  const out: [number, number][] = [];
+  const na = a.keys.length;
+  const nb = b.keys.length;
+  let lo = 0;
+  while (lo < na && lo < nb && same(lo, lo)) out.push([lo, lo++]);
+  let ha = na;
+  let hb = nb;
+  const tail: [number, number][] = [];
+  while (ha > lo && hb > lo && same(ha - 1, hb - 1)) tail.push([--ha, --hb]);
+  const cut = (s: Side, hi: number): Side => ({
+    keys: s.keys.slice(lo, hi),
+    prints: s.prints.slice(lo, hi),
+  });
+  const ma = cut(a, ha);
+  const mb = cut(b, hb);
+  if (ma.keys.length > 0 && mb.keys.length > 0) {
+    if ((ma.keys.length + 1) * (mb.keys.length + 1) <= maxCells) {
+      for (const [i, j] of lcsPairs(ma, mb)) out.push([lo + i, lo + j]);
+    } else {
+      const next = new Map<string, number[]>();
+      mb.keys.forEach((k, j) => {
+        const l = next.get(k);
+        if (l === undefined) next.set(k, [j]);
+        else l.push(j);
+      });
+      let floor = -1;
+      ma.keys.forEach((k, i) => {
+        const l = next.get(k);
+        while (l !== undefined && l.length > 0 && l[0] <= floor) l.shift();
+        if (l !== undefined && l.length > 0) {
+          floor = l.shift()!;
+          out.push([lo + i, lo + floor]);
+        }
+      });
+    }
+  }
+  return out.concat(tail.reverse());
+}
+
+/**
+ * A reply's comparable content as one string (error; attributes as the
+ * differ compares them; data digests; listing names): equal prints mean the
+ * differ would find nothing, which breaks ties between equal keys.
+ */
+function replyPrint(r: FuseReply | null): string {
+  if (r === null) return "-";
+  const parts: string[] = [String(r.header.error)];
+  const at = (x: FuseAttr) => parts.push(`${x.mode} ${x.size} ${x.nlink} ${x.uid} ${x.gid}`);
+  if (r.header.error === 0 && r.body !== null) {
+    switch (r.op) {
+      case "LOOKUP":
+      case "MKNOD":
+      case "MKDIR":
+      case "SYMLINK":
+      case "LINK":
+      case "GETATTR":
+      case "SETATTR":
+        at(r.body.attr);
+        break;
+      case "CREATE":
+      case "TMPFILE":
+        at(r.body.entry.attr);
+        break;
+      case "READ":
+        parts.push(digest(r.body.data));
+        break;
+      case "READLINK":
+        parts.push(r.body.link.text);
+        break;
+      case "GETXATTR":
+      case "LISTXATTR":
+        parts.push(r.body.value === null ? String(r.body.size) : digest(r.body.value));
+        break;
+      case "READDIR":
+      case "READDIRPLUS":
+        parts.push(listingEntries(r).join("/"));
+        break;
+      case "WRITE":
+        parts.push(String(r.body.size));
+        break;
+    }
+  }
+  return parts.join(" ");
+}
+
+/**
+ * The stream (the path a request is about, named by the recording's own
+ * replies) and alignment key of every exchange of a recording, as
+ * {@linkcode pairRecordings} uses them; `null` for requests never paired
+ * (FORGET, BATCH_FORGET, INTERRUPT).
+ */
+export function requestStreams(
+  xs: readonly DecodedLike[],
+): ({ stream: string; key: string } | null)[] {
+  const names = new PathNames();
+  return xs.map((x) => {
+    const sk = UNPAIRED_OPS.has(x.req.op) ? null : streamAndKey(x.req, names);
+    names.learn(x.req, x.reply);
+    return sk;
+  });
 }
 
 /**
  * Pairs the exchanges of two recordings of one workload (two back-ends, two
- * kernels, before and after a change) for {@linkcode diffExchanges}: each
- * request of `a` with the first unpaired request of `b` of the same opcode and
- * names (and offset and size for READ and WRITE) within `window` positions
- * (default 256). Unpaired requests of `a` come out with no target reply and
- * `skipped` set; the unpaired requests of `b` are returned apart.
+ * kernels, before and after a change) for {@linkcode diffExchanges}.
+ *
+ * How: each recording's requests are named by path, not by node id (each
+ * recording's own replies say which path a node is), and split into streams,
+ * one per path a request is about (a LOOKUP, CREATE or UNLINK is about the
+ * child's path; a READ or SETATTR about its file's). Within a stream the
+ * order of operations is the program's order, so the two streams of one
+ * path are aligned by longest common subsequence of their keys (opcode and
+ * the other name involved; offsets and sizes are compared after pairing, not
+ * used to pair); among equally long alignments the one with the most
+ * agreeing replies wins, so when one recording has a request fewer, the
+ * request left over is the one whose answer the other never saw. Streams of different paths never compete, so requests that
+ * two kernels interleave differently, or extra GETATTRs one kernel's cache
+ * needed, do not shift the pairing of the rest. LCS is bounded: a stream
+ * pair whose middle (after the common prefix and suffix) exceeds `maxCells`
+ * (default 1M) cells is matched greedily in order instead. FORGET,
+ * BATCH_FORGET and INTERRUPT are never paired (cache and timing dependent).
+ *
+ * Unpaired requests of `a` come out with no target reply and `skipped` set;
+ * the unpaired requests of `b` are returned apart.
  */
 export function pairRecordings(
   a: readonly DecodedLike[],
   b: readonly DecodedLike[],
-  options: { window?: number } = {},
+  options: { maxCells?: number } = {},
 ): { exchanges: ReplayedExchange[]; unpairedB: DecodedLike[] } {
-  const window = options.window ?? 256;
-  const used = new Uint8Array(b.length);
-  let low = 0;
+  const maxCells = options.maxCells ?? 1_000_000;
+  const streamsOf = (xs: readonly DecodedLike[]) => {
+    const streams = new Map<string, { idx: number[]; keys: string[]; prints: string[] }>();
+    requestStreams(xs).forEach((sk, i) => {
+      if (sk === null) return;
+      let s = streams.get(sk.stream);
+      if (s === undefined) streams.set(sk.stream, s = { idx: [], keys: [], prints: [] });
+      s.idx.push(i);
+      s.keys.push(sk.key);
+      s.prints.push(replyPrint(xs[i].reply));
+    });
+    return streams;
+  };
+  const sa = streamsOf(a);
+  const sb = streamsOf(b);
+  const matchOf = new Int32Array(a.length).fill(-1);
+  const usedB = new Uint8Array(b.length);
+  for (const [path, s] of sa) {
+    const t = sb.get(path);
+    if (t === undefined) continue;
+    for (const [i, j] of align(s, t, maxCells)) {
+      matchOf[s.idx[i]] = t.idx[j];
+      usedB[t.idx[j]] = 1;
+    }
+  }
   const exchanges: ReplayedExchange[] = [];
   const t0a = a.length > 0 ? a[0].ex.time : 0n;
   const t0b = b.length > 0 ? b[0].ex.time : 0n;
   for (let i = 0; i < a.length; i++) {
     const x = a[i];
-    while (low < b.length && used[low]) low++;
-    const key = pairKey(x.req);
-    let match = -1;
-    for (let j = low; j < Math.min(b.length, low + window); j++) {
-      if (!used[j] && pairKey(b[j].req) === key) {
-        match = j;
-        break;
-      }
-    }
     const base = {
       seq: x.ex.seq,
       index: i,
@@ -570,7 +935,8 @@ export function pairRecordings(
       recordedReplyError: x.replyError,
       recordedNs: Number(x.ex.time - t0a),
     };
-    if (match < 0) {
+    const j = matchOf[i];
+    if (j < 0) {
       exchanges.push({
         ...base,
         sent: null,
@@ -580,8 +946,7 @@ export function pairRecordings(
       });
       continue;
     }
-    used[match] = 1;
-    const y = b[match];
+    const y = b[j];
     exchanges.push({
       ...base,
       sent: y.req,
@@ -590,7 +955,10 @@ export function pairRecordings(
       issuedNs: Number(y.ex.time - t0b),
     });
   }
-  return { exchanges, unpairedB: b.filter((_, j) => !used[j]) };
+  return {
+    exchanges,
+    unpairedB: b.filter((x, j) => !usedB[j] && !UNPAIRED_OPS.has(x.req.op)),
+  };
 }
 
 /** What {@linkcode pairRecordings} needs of a decoded exchange. */

@@ -12,6 +12,7 @@ import { decodeRecorded } from "../../engine/replayer.ts";
 import { diffExchanges, pairRecordings } from "../../engine/differ.ts";
 import { summarizeRequest } from "../../codecs/fuse/mod.ts";
 import { compareTreeStates, type TreeDifference, treeState } from "../../engine/tree_state.ts";
+import { readFinalManifest } from "../../engine/snapshot.ts";
 import { loadCapture } from "./_replay_io.ts";
 import { equivalent, type ReportInput, reportJson, reportLines } from "./_diff_report.ts";
 
@@ -49,13 +50,27 @@ export async function runDiff(a: string, b: string, flags: DiffFlags): Promise<R
     report.equivalent = false;
   }
   let final: TreeDifference[] | undefined;
+  const notes: string[] = [];
   if (flags.finalA !== undefined) {
     final = compareTreeStates(await treeState(flags.finalA), await treeState(flags.finalB!));
+    notes.push(`final state: ${flags.finalA} compared with ${flags.finalB}`);
+  } else {
+    const [fa, fb] = [await readFinalManifest(a), await readFinalManifest(b)];
+    const why = (c: string, f: typeof fa) =>
+      f === undefined ? `${c} has no recorded final state` : f.stale;
+    const missing = why(a, fa) ?? why(b, fb);
+    if (missing !== undefined) notes.push(`final state: not compared (${missing})`);
+    else {
+      // owners count too: both recordings ran as the users they recorded
+      final = compareTreeStates(fa!.manifest, fb!.manifest, { owners: true });
+      notes.push("final state: the two recorded final states compared");
+    }
   }
   return {
     title: `diff ${a} (${da.length} requests) ↔ ${b} (${db.length} requests)`,
     report,
     final,
+    notes,
   };
 }
 
@@ -75,7 +90,9 @@ export function registerDiff(program: Command<[], { debug?: true }>): void {
       console.log(flags.json ? reportJson(input) : reportLines(input).join("\n"));
       if (!equivalent(input)) {
         throw new UserError(
-          `captures differ: ${input.report.diverged} diverged, ${input.report.missing} missing`,
+          `captures differ: ${input.report.diverged} diverged, ${input.report.missing} missing${
+            input.final !== undefined ? `, ${input.final.length} final-state differences` : ""
+          }`,
         );
       }
     });
