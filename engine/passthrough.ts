@@ -10,6 +10,7 @@
  */
 import * as fs from "../sys/fs.ts";
 import type { Caller, ThreadCredentials } from "../sys/creds.ts";
+import type { BackingFiles } from "./types.ts";
 import { SysError } from "../sys/libc.ts";
 import { FATTR, FOPEN, FSYNC, FUSE_OPEN, LK, RELEASE, WRITE } from "../codecs/fuse/constants.ts";
 import { nameText } from "../codecs/fuse/names.ts";
@@ -138,6 +139,12 @@ export class Passthrough {
   readonly #dirBuf = new Uint8Array(64 * 1024);
   /** Whether the writeback cache was negotiated (set by the session after INIT). */
   writebackActive = false;
+  /** Registers host files with the kernel for FUSE passthrough (set by a transport that can). */
+  backingFiles: BackingFiles | null = null;
+  /** Whether FUSE passthrough was negotiated (set by the session after INIT). */
+  passthroughActive = false;
+  // inodes holding a backing id, so a reset can drop them
+  readonly #backed = new Set<Inode>();
 
   /** Opens the shared directory; throws a SysError when it cannot be opened as a directory. */
   constructor(sharedDir: string, options: PassthroughOptions, creds: ThreadCredentials) {
@@ -171,12 +178,14 @@ export class Passthrough {
 
   /** Forgets all state (second INIT, DESTROY): closes handles and inodes, new id generation. */
   reset(): void {
+    this.#dropBackings();
     this.handles.reset();
     this.inodes.reset();
   }
 
   /** Closes every descriptor; the handler is unusable afterwards. */
   close(): void {
+    this.#dropBackings();
     this.handles.reset();
     this.inodes.close();
   }
@@ -298,6 +307,49 @@ export class Passthrough {
       f &= ~fs.O_APPEND;
     }
     return f;
+  }
+
+  #dropBackings(): void {
+    for (const inode of this.#backed) {
+      if (inode.backing) this.#closeBacking(inode.backing.id);
+      inode.backing = undefined;
+    }
+    this.#backed.clear();
+  }
+
+  #closeBacking(id: number): void {
+    try {
+      this.backingFiles?.close(id);
+    } catch { /* the connection is gone: its backing files went with it */ }
+  }
+
+  /**
+   * A regular file's open reply: through FUSE passthrough when negotiated
+   * (reads and writes then go from the kernel to the host file, no request
+   * reaches us), otherwise the cache mode's flags.
+   */
+  #fileOpenOut(fd: number, inode: Inode, flags: number): FuseOpenOut {
+    const fh = this.handles.add(fd, inode, flags);
+    if (!this.passthroughActive || this.backingFiles === null || inode.backing === false) {
+      return this.#openOut(fh, false);
+    }
+    // set-id files stay on the server: the kernel writes a backing file with
+    // our credentials, which would not clear the bits as a write by the caller does
+    if (inode.backing === undefined && (fs.fstat(fd).mode & (fs.S_ISUID | fs.S_ISGID)) !== 0) {
+      return this.#openOut(fh, false);
+    }
+    if (inode.backing === undefined) {
+      try {
+        inode.backing = { id: this.backingFiles.open(fd), opens: 0 };
+        this.#backed.add(inode);
+      } catch {
+        inode.backing = false; // e.g. a host file system stacked too deep: cached opens from now on
+        return this.#openOut(fh, false);
+      }
+    }
+    inode.backing.opens++;
+    this.handles.get(fh).backing = true;
+    return { fh: BigInt(fh), open_flags: FOPEN.FOPEN_PASSTHROUGH, backing_id: inode.backing.id };
   }
 
   #openOut(fh: number, dir: boolean): FuseOpenOut {
@@ -538,7 +590,7 @@ export class Passthrough {
       this.#killSuidSgid(inode.fd);
     }
     void ctx;
-    return this.#openOut(this.handles.add(fd, inode, flags), false);
+    return this.#fileOpenOut(fd, inode, flags);
   }
 
   /** CREATE, as the caller: never follows a symlink at the name. */
@@ -558,7 +610,7 @@ export class Passthrough {
       const byName = this.#tryLookupChild(parent, b.name);
       const entry = typeof byName === "number" ? this.#internOpen(fd) : byName;
       const inode = this.inodes.get(entry.nodeid);
-      return { entry, open: this.#openOut(this.handles.add(fd, inode, flags), false) };
+      return { entry, open: this.#fileOpenOut(fd, inode, flags) };
     } catch (e) {
       fs.close(fd);
       throw e;
@@ -579,7 +631,7 @@ export class Passthrough {
       this.#fixMode(fd, "", b.mode);
       const entry = this.#internOpen(fd);
       const inode = this.inodes.get(entry.nodeid);
-      return { entry, open: this.#openOut(this.handles.add(fd, inode, flags), false) };
+      return { entry, open: this.#fileOpenOut(fd, inode, flags) };
     } catch (e) {
       fs.close(fd);
       throw e;
@@ -675,6 +727,15 @@ export class Passthrough {
       } catch { /* closing releases it anyway */ }
     }
     this.handles.release(b.fh);
+    const backing = h.inode.backing;
+    if (h.backing === true && backing) {
+      // the kernel's file keeps its backing file; the id is only for later opens
+      if (--backing.opens === 0) {
+        this.#closeBacking(backing.id);
+        h.inode.backing = undefined;
+        this.#backed.delete(h.inode);
+      }
+    }
   }
 
   /** FSYNC and FSYNCDIR. */

@@ -24,7 +24,7 @@ import {
 import { CodecError } from "../codecs/errors.ts";
 import { ThreadCredentials } from "../sys/creds.ts";
 import { SysError } from "../sys/libc.ts";
-import type { FuseServer } from "./types.ts";
+import type { BackingFiles, FuseServer } from "./types.ts";
 import { Passthrough, type PassthroughOptions, type RequestContext } from "./passthrough.ts";
 import { Errno } from "./tables.ts";
 
@@ -85,6 +85,15 @@ export class PassthroughServer implements FuseServer {
     this.handler = new Passthrough(sharedDir, handlerOptions, new ThreadCredentials());
     this.#observer = observer;
     this.#log = log ?? ((m) => console.error(m));
+  }
+
+  /** See {@linkcode FuseServer.backingFiles}: lets INIT negotiate FUSE passthrough. */
+  get backingFiles(): BackingFiles | undefined {
+    return this.handler.backingFiles ?? undefined;
+  }
+
+  set backingFiles(files: BackingFiles | undefined) {
+    this.handler.backingFiles = files ?? null;
   }
 
   /** What INIT settled, or null before INIT (and after DESTROY). */
@@ -347,11 +356,19 @@ export class PassthroughServer implements FuseServer {
     if (o.cache === "auto") want |= InitFlag.AUTO_INVAL_DATA;
     if (o.cache === "always") want |= InitFlag.CACHE_SYMLINKS;
     if (o.writeback && !o.readonly) want |= InitFlag.WRITEBACK_CACHE;
+    // passthrough only where the transport can register backing files, and not
+    // beside the writeback cache (the kernel keeps file data in one place or the other)
+    if (this.handler.backingFiles !== null && (want & InitFlag.WRITEBACK_CACHE) === 0n) {
+      want |= InitFlag.PASSTHROUGH;
+    }
     const granted = want & offered;
     this.handler.writebackActive = (granted & InitFlag.WRITEBACK_CACHE) !== 0n;
+    this.handler.passthroughActive = (granted & InitFlag.PASSTHROUGH) !== 0n;
     this.#codec = { minor, setxattrExt: false };
     this.#negotiated = { minor, flags: granted };
     const out = initOut(7, minor, b.max_readahead, granted);
+    // backing files must sit on a file system stacked less deep than this (ext4, tmpfs: 0)
+    if (this.handler.passthroughActive) out.max_stack_depth = 1;
     return encodeReply({ op: "INIT", header: { unique }, body: out }, this.#codec);
   }
 

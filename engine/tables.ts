@@ -70,6 +70,12 @@ export interface Inode {
   nlookup: number;
   /** POSIX lock owners (by `lock_owner`) with their private descriptors. */
   locks: Map<bigint, LockOwner> | null;
+  /**
+   * FUSE passthrough: the backing id every passthrough open of this inode
+   * shares (the kernel refuses two), with the count of open handles using it;
+   * `false` once registering failed (its opens stay cached, never mixed).
+   */
+  backing?: { id: number; opens: number } | false;
 }
 
 function randomTag(): number {
@@ -208,6 +214,8 @@ export interface Handle {
   pending: DirEntry[] | null;
   /** Directory streams: the cookie of the position after the last returned entry. */
   pos: bigint;
+  /** Whether this open file uses its inode's passthrough backing id. */
+  backing?: boolean;
 }
 
 /** A directory entry buffered between READDIR requests. */

@@ -7,6 +7,18 @@
  * @module
  */
 
+/**
+ * FUSE passthrough (Linux 6.9+, /dev/fuse only): registers host files with
+ * the kernel connection so that reads and writes of an open file go to the
+ * host file directly, without a request to the server.
+ */
+export interface BackingFiles {
+  /** Registers an open host descriptor; returns its backing id (throws a SysError on failure). */
+  open(fd: number): number;
+  /** Drops a backing id. */
+  close(id: number): void;
+}
+
 /** Something that answers FUSE requests given and returned as raw messages. */
 export interface FuseServer {
   /**
@@ -25,4 +37,10 @@ export interface FuseServer {
    * reused.
    */
   repliesConsumedAtOnce?: boolean;
+  /**
+   * Set by a transport that can register backing files with the kernel (the
+   * /dev/fuse reader, before INIT): the server may then negotiate FUSE
+   * passthrough. Servers that do not know it ignore it.
+   */
+  backingFiles?: BackingFiles;
 }

@@ -253,6 +253,7 @@ const lib = openLibc(
     getgroups: { parameters: ["i32", "buffer"], result: "i32" },
     umask: { parameters: ["u32"], result: "u32" },
     faccessat: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+    ioctl_buf: { name: "ioctl", parameters: ["i32", "u64", "buffer"], result: "i32" },
   } as const,
 );
 
@@ -1022,6 +1023,41 @@ export function setgroupsThread(groups: ArrayLike<number>): void {
 export function getgroups(): number[] {
   const n = check("getgroups", lib.getgroups(groupsBuf.length, new Uint8Array(groupsBuf.buffer)));
   return Array.from(groupsBuf.subarray(0, n));
+}
+
+// ---------------------------------------------------------------- FUSE passthrough
+
+// include/uapi/linux/fuse.h: _IOW(229, 1, struct fuse_backing_map) and _IOW(229, 2, uint32_t)
+const FUSE_DEV_IOC_BACKING_OPEN = 0x4010e501;
+const FUSE_DEV_IOC_BACKING_CLOSE = 0x4004e502;
+const backingMap = new Uint8Array(16); // fuse_backing_map: fd i32, flags u32, padding u64
+const backingMapView = new DataView(backingMap.buffer);
+const backingId = new Uint8Array(4);
+const backingIdView = new DataView(backingId.buffer);
+
+/**
+ * Registers `fd` (an open file, not `O_PATH`) as a backing file of the FUSE
+ * connection on `devFd` (`FUSE_DEV_IOC_BACKING_OPEN`, needs CAP_SYS_ADMIN and
+ * a connection that negotiated FUSE_PASSTHROUGH); returns the backing id an
+ * OPEN reply names with FOPEN_PASSTHROUGH.
+ */
+export function fuseBackingOpen(devFd: number, fd: number): number {
+  backingMapView.setInt32(0, fd, true);
+  backingMapView.setUint32(4, 0, true);
+  backingMapView.setBigUint64(8, 0n, true);
+  return check(
+    "ioctl FUSE_DEV_IOC_BACKING_OPEN",
+    lib.ioctl_buf(devFd, w(FUSE_DEV_IOC_BACKING_OPEN), backingMap),
+  );
+}
+
+/** Drops a backing id (`FUSE_DEV_IOC_BACKING_CLOSE`); files opened with it keep their backing file. */
+export function fuseBackingClose(devFd: number, id: number): void {
+  backingIdView.setUint32(0, id, true);
+  check(
+    "ioctl FUSE_DEV_IOC_BACKING_CLOSE",
+    lib.ioctl_buf(devFd, w(FUSE_DEV_IOC_BACKING_CLOSE), backingId),
+  );
 }
 
 /** `umask(2)` (process-wide): sets the mask, returns the previous one. */

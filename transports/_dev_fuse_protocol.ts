@@ -7,7 +7,14 @@ import type { ServerSpec } from "./server_spec.ts";
 
 /** Main thread → Worker. */
 export type ToWorker =
-  | { type: "start"; fd: number; spec: ServerSpec; bufferSize: number }
+  | {
+    type: "start";
+    fd: number;
+    spec: ServerSpec;
+    bufferSize: number;
+    /** Offer the server FUSE passthrough (backing files registered on `fd`). */
+    passthrough?: boolean;
+  }
   | {
     type: "go";
     /** After answering INIT: write this to the mount's bdi `read_ahead_kb` (path given). */

@@ -13,7 +13,7 @@
  */
 /// <reference lib="deno.worker" />
 import { pollReadable, readMessageSync, writeMessageSync } from "../sys/fuse_mount.ts";
-import { alignedBytes } from "../sys/fs.ts";
+import { alignedBytes, fuseBackingClose, fuseBackingOpen } from "../sys/fs.ts";
 import { bareReply, FUSE_IN_HEADER_SIZE, requestOpcode, requestUnique } from "./framing.ts";
 import { closeServer, instantiateServer, type ServerSpec } from "./server_spec.ts";
 import type { FuseServer } from "../engine/types.ts";
@@ -152,6 +152,13 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       server = await instantiateServer(msg.spec as ServerSpec);
       // every synchronous reply is written to the device before the next read
       server.repliesConsumedAtOnce = true;
+      if (msg.passthrough) {
+        const dev = msg.fd;
+        server.backingFiles = {
+          open: (fd) => fuseBackingOpen(dev, fd),
+          close: (id) => fuseBackingClose(dev, id),
+        };
+      }
       started = { fd: msg.fd, bufferSize: msg.bufferSize };
       post({ type: "ready" });
     } catch (e) {

@@ -56,6 +56,12 @@ export interface DevFuseOptions {
    * The cost is at most this much CPU per request gap.
    */
   spinMicroseconds?: number;
+  /**
+   * Offer the server FUSE passthrough (Linux 6.9+, root): open regular files
+   * are then read and written by the kernel on the host file directly, with
+   * no request per read or write (default true; the server decides per file).
+   */
+  passthrough?: boolean;
   /** Source name shown in /proc/mounts (default `ringside`). */
   fsname?: string;
   /** Where the reader reports problems (default: stderr). */
@@ -169,7 +175,13 @@ export async function mountDevFuse(
     finish({ reason: `reader failed: ${message}`, requests: 0 });
   };
 
-  send({ type: "start", fd, spec, bufferSize: options.bufferSize ?? DEFAULT_BUFFER });
+  send({
+    type: "start",
+    fd,
+    spec,
+    bufferSize: options.bufferSize ?? DEFAULT_BUFFER,
+    passthrough: options.passthrough ?? true,
+  });
   try {
     await ready;
   } catch (e) {

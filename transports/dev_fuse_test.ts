@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { peerTest } from "../testing/peers.ts";
 import { mountDevFuse } from "./dev_fuse.ts";
-import type { ServerSpec } from "./server_spec.ts";
+import { passthroughSpec, type ServerSpec } from "./server_spec.ts";
 
 function helloSpec(options: Record<string, unknown> = {}): ServerSpec {
   return {
@@ -153,4 +153,37 @@ peerTest("dev_fuse: readahead is raised after INIT (1 MiB by default), or left a
     await m.unmount();
   }
   Deno.removeSync(mp);
+});
+
+peerTest("dev_fuse: FUSE passthrough serves reads and writes without requests, or not when off", {
+  needs: ["fuse"],
+}, async () => {
+  const base = Deno.makeTempDirSync({ prefix: "ringside-devfuse-" });
+  const shared = `${base}/shared`, mp = `${base}/mnt`;
+  Deno.mkdirSync(shared);
+  Deno.mkdirSync(mp);
+  const data = Uint8Array.from({ length: 8 << 20 }, (_, i) => (i * 31 + 7) & 0xff);
+  const counts: Record<string, number> = {};
+  for (const passthrough of [true, false]) {
+    const m = await mountDevFuse(mp, passthroughSpec(shared, { cache: "auto" }), { passthrough });
+    let end;
+    try {
+      const f = Deno.openSync(`${mp}/f`, { read: true, write: true, create: true });
+      for (let off = 0; off < data.length; off += 131072) {
+        f.writeSync(data.subarray(off, off + 131072));
+      }
+      f.close();
+      assert.deepEqual(Deno.readFileSync(`${mp}/f`), data);
+      // the host file holds what was written through the mount
+      assert.deepEqual(Deno.readFileSync(`${shared}/f`), data);
+    } finally {
+      end = await m.unmount();
+    }
+    counts[String(passthrough)] = end.requests;
+    Deno.removeSync(`${shared}/f`);
+  }
+  // 64 WRITEs of 128 KiB (and READs) reach the server only without passthrough
+  assert.ok(counts["true"] < 40, `passthrough: ${counts["true"]} requests`);
+  assert.ok(counts["false"] >= 64, `no passthrough: ${counts["false"]} requests`);
+  Deno.removeSync(base, { recursive: true });
 });
