@@ -328,14 +328,17 @@ export class Passthrough {
    * (reads and writes then go from the kernel to the host file, no request
    * reaches us), otherwise the cache mode's flags.
    */
-  #fileOpenOut(fd: number, inode: Inode, flags: number): FuseOpenOut {
+  #fileOpenOut(fd: number, inode: Inode, flags: number, mode?: number): FuseOpenOut {
     const fh = this.handles.add(fd, inode, flags);
     if (!this.passthroughActive || this.backingFiles === null || inode.backing === false) {
       return this.#openOut(fh, false);
     }
     // set-id files stay on the server: the kernel writes a backing file with
     // our credentials, which would not clear the bits as a write by the caller does
-    if (inode.backing === undefined && (fs.fstat(fd).mode & (fs.S_ISUID | fs.S_ISGID)) !== 0) {
+    if (
+      inode.backing === undefined &&
+      ((mode ?? fs.fstat(fd).mode) & (fs.S_ISUID | fs.S_ISGID)) !== 0
+    ) {
       return this.#openOut(fh, false);
     }
     if (inode.backing === undefined) {
@@ -610,7 +613,7 @@ export class Passthrough {
       const byName = this.#tryLookupChild(parent, b.name);
       const entry = typeof byName === "number" ? this.#internOpen(fd) : byName;
       const inode = this.inodes.get(entry.nodeid);
-      return { entry, open: this.#fileOpenOut(fd, inode, flags) };
+      return { entry, open: this.#fileOpenOut(fd, inode, flags, entry.attr.mode) };
     } catch (e) {
       fs.close(fd);
       throw e;
@@ -631,7 +634,7 @@ export class Passthrough {
       this.#fixMode(fd, "", b.mode);
       const entry = this.#internOpen(fd);
       const inode = this.inodes.get(entry.nodeid);
-      return { entry, open: this.#fileOpenOut(fd, inode, flags) };
+      return { entry, open: this.#fileOpenOut(fd, inode, flags, entry.attr.mode) };
     } catch (e) {
       fs.close(fd);
       throw e;
