@@ -67,7 +67,12 @@ Deno.test("check: findings past maxFindings are counted, not listed", async () =
     c.push(ev);
     // the same stray reply three more times
     if (ev.kind === "fuse_reply" && ev.fuse?.request_frame === undefined) {
-      for (let i = 0; i < 3; i++) c.push({ ...ev, frame: ev.frame + 1000 + i });
+      const frame = ev.frame;
+      for (let i = 0; i < 3; i++) {
+        ev.frame = frame + 1000 + i;
+        c.push(ev);
+      }
+      ev.frame = frame;
     }
   }
   const r = c.finish();

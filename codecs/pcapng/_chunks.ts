@@ -108,6 +108,32 @@ export class ChunkQueue {
     return out;
   }
 
+  /** The array holding the bytes the last {@linkcode ChunkQueue.takeInPlace} consumed. */
+  taken: Uint8Array = new Uint8Array(0);
+
+  /**
+   * Consumes `n` bytes (`n <= available`) like {@linkcode ChunkQueue.take}
+   * without making a view: they are `taken[start, start + n)` for the
+   * returned `start` (a pushed chunk, or a fresh copy when they span chunks).
+   */
+  takeInPlace(n: number): number {
+    const c = this.#chunks[0];
+    const p = this.#head;
+    if (p + n > c.length) {
+      this.taken = this.take(n);
+      return 0;
+    }
+    this.taken = c;
+    this.#head = p + n;
+    if (this.#head === c.length) {
+      this.#chunks.shift();
+      this.#head = 0;
+    }
+    this.#available -= n;
+    this.consumed += n;
+    return p;
+  }
+
   /** Drops everything not yet consumed (after a fatal error). */
   clear(): void {
     this.consumed += this.#available;

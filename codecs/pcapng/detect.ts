@@ -9,7 +9,7 @@
 import { CodecError } from "../errors.ts";
 import { ChunkQueue } from "./_chunks.ts";
 import { type PcapFileHeader, PcapReader } from "./pcap.ts";
-import { DEFAULT_MAX_BLOCK_BYTES, PcapngReader } from "./reader.ts";
+import { DEFAULT_MAX_BLOCK_BYTES, type PacketSlot, PcapngReader } from "./reader.ts";
 import {
   BLOCK_SECTION_HEADER,
   BYTE_ORDER_MAGIC,
@@ -330,25 +330,42 @@ export class CaptureReader {
    * none of the three formats.
    */
   next(): CaptureItem | undefined {
-    if (this.#inner === undefined) {
-      if (this.#pendingBytes < DETECT_BYTES && !this.#ended) return undefined;
-      if (this.#pendingBytes === 0) return undefined;
-      const head = new Uint8Array(Math.min(this.#pendingBytes, DETECT_BYTES));
-      let p = 0;
-      for (const c of this.#pending) {
-        if (p >= head.length) break;
-        const n = Math.min(c.length, head.length - p);
-        head.set(c.subarray(0, n), p);
-        p += n;
-      }
-      const guess = detectCaptureFormat(head);
-      this.#guess = guess;
-      if (guess.format === "unknown") {
-        throw new CodecError("capture", 0, `not pcapng, pcap or a FUSE stream: ${guess.reason}`);
-      }
-      this.#start(guess);
-    }
+    if (this.#inner === undefined && !this.#detect()) return undefined;
     return this.#inner!.next();
+  }
+
+  /**
+   * Like {@linkcode CaptureReader.next}, but a packet (pcapng or classic
+   * pcap) is read into `slot` and `slot` is returned: without allocation
+   * for pcapng's Enhanced Packet Blocks.
+   */
+  nextInto(slot: PacketSlot): CaptureItem | PacketSlot | undefined {
+    if (this.#inner === undefined && !this.#detect()) return undefined;
+    const inner = this.#inner!;
+    if (inner instanceof PcapngReader) return inner.nextInto(slot);
+    const item = inner.next();
+    return item?.kind === "packet" ? slot.fill(item) : item;
+  }
+
+  /** Decides the format once enough input is there; false when more is needed. */
+  #detect(): boolean {
+    if (this.#pendingBytes < DETECT_BYTES && !this.#ended) return false;
+    if (this.#pendingBytes === 0) return false;
+    const head = new Uint8Array(Math.min(this.#pendingBytes, DETECT_BYTES));
+    let p = 0;
+    for (const c of this.#pending) {
+      if (p >= head.length) break;
+      const n = Math.min(c.length, head.length - p);
+      head.set(c.subarray(0, n), p);
+      p += n;
+    }
+    const guess = detectCaptureFormat(head);
+    this.#guess = guess;
+    if (guess.format === "unknown") {
+      throw new CodecError("capture", 0, `not pcapng, pcap or a FUSE stream: ${guess.reason}`);
+    }
+    this.#start(guess);
+    return true;
   }
 
   #start(guess: FormatGuess): void {
