@@ -28,26 +28,32 @@ interface Target {
   start(socket: string, dir: string): Deno.ChildProcess;
 }
 
+function ringside(socket: string, dir: string, extra: string[] = []): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../cli/main.ts", import.meta.url).pathname,
+      "serve",
+      "--socket",
+      socket,
+      "--shared-dir",
+      dir,
+      "--cache",
+      "never",
+      ...extra,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
 const TARGETS: Record<string, Target> = {
-  ringside: {
-    label: "ringside",
-    start: (socket, dir) =>
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL("../cli/main.ts", import.meta.url).pathname,
-          "serve",
-          "--socket",
-          socket,
-          "--shared-dir",
-          dir,
-          "--cache",
-          "never",
-        ],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn(),
+  ringside: { label: "ringside", start: (socket, dir) => ringside(socket, dir) },
+  "ringside-record": {
+    label: "ringside-record",
+    // the capture on /dev/shm beside the source: the disk is not what is measured
+    start: (socket, dir) => ringside(socket, dir, ["--record", `${dir}.capture.pcapng`]),
   },
   virtiofsd: {
     label: "virtiofsd",
@@ -64,6 +70,63 @@ interface Row {
   name: string;
   opsPerSec: number;
   p50us: number;
+  /** CPU seconds per second of the back-end process (all its threads) during the row. */
+  backendCpu?: number;
+  /** CPU seconds per second of this process (the front-end) during the row. */
+  frontendCpu?: number;
+}
+
+const CLK_TCK = 100;
+
+/** utime + stime of process `pid` in seconds, from /proc (undefined when it is gone). */
+function oneProcessCpu(pid: number): { cpu: number; ppid: number } | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK, ppid: Number(f[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds of `pid` and its descendants (virtiofsd serves from a sandboxed child). */
+function processCpu(pid: number): number | undefined {
+  const self = oneProcessCpu(pid);
+  if (self === undefined) return undefined;
+  const children = new Map<number, number[]>();
+  for (const e of Deno.readDirSync("/proc")) {
+    const p = Number(e.name);
+    if (!Number.isInteger(p)) continue;
+    const s = oneProcessCpu(p);
+    if (s === undefined) continue;
+    let list = children.get(s.ppid);
+    if (list === undefined) children.set(s.ppid, list = []);
+    list.push(p);
+  }
+  let total = 0;
+  const todo = [pid];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    total += oneProcessCpu(p)?.cpu ?? 0;
+    todo.push(...(children.get(p) ?? []));
+  }
+  return total;
+}
+
+/** Runs `fn` and adds the CPU both processes used per second of wall time. */
+function withCpu(pid: number, fn: () => Omit<Row, "name">): Omit<Row, "name"> {
+  const b0 = processCpu(pid);
+  const f0 = oneProcessCpu(Deno.pid)?.cpu ?? 0;
+  const t0 = performance.now();
+  const r = fn();
+  const wall = (performance.now() - t0) / 1000;
+  const b1 = processCpu(pid);
+  const f1 = oneProcessCpu(Deno.pid)?.cpu ?? 0;
+  return {
+    ...r,
+    backendCpu: b0 !== undefined && b1 !== undefined ? (b1 - b0) / wall : undefined,
+    frontendCpu: (f1 - f0) / wall,
+  };
 }
 
 function fuse(op: OpName, nodeid: bigint, body: unknown): Uint8Array {
@@ -191,17 +254,21 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
       } as never);
     const rows: Row[] = [];
     for (const depth of [1, 16]) {
+      const pid = child.pid;
       rows.push({
         name: `GETATTR qd${depth}`,
-        ...measure(q, depth, seconds, () => withUnique(getattr.slice()), 256),
+        ...withCpu(pid, () => measure(q, depth, seconds, () => withUnique(getattr.slice()), 256)),
       });
       rows.push({
         name: `READ 4k qd${depth}`,
-        ...measure(q, depth, seconds, (i) => withUnique(readReq(i)), 16 + 4096),
+        ...withCpu(
+          pid,
+          () => measure(q, depth, seconds, (i) => withUnique(readReq(i)), 16 + 4096),
+        ),
       });
       rows.push({
         name: `WRITE 4k qd${depth}`,
-        ...measure(q, depth, seconds, (i) => withUnique(writeReq(i)), 64),
+        ...withCpu(pid, () => measure(q, depth, seconds, (i) => withUnique(writeReq(i)), 64)),
       });
     }
     return rows;
@@ -240,26 +307,40 @@ async function benchMain(args: string[]): Promise<number> {
     await Deno.writeFile(`${dir}/data`, new Uint8Array(FILE_SIZE).fill(7));
     for (const name of names) {
       const t = TARGETS[name];
-      if (t === undefined) throw new Error(`unknown target ${name} (ringside, virtiofsd)`);
+      if (t === undefined) {
+        throw new Error(`unknown target ${name} (ringside, ringside-record, virtiofsd)`);
+      }
       console.error(`vhost_user_bench: ${name} ...`);
       results.set(name, await runTarget(t, dir, seconds));
     }
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(`${dir}.capture.pcapng`).catch(() => {});
   }
   const first = results.values().next().value as Row[];
-  const header = ["op", ...names.flatMap((n) => [`${n} ops/s`, `${n} p50 µs`])];
-  if (names.length === 2) header.push(`${names[0]}/${names[1]}`);
+  const header = [
+    "op",
+    ...names.flatMap((n) => [`${n} ops/s`, `${n} p50 µs`, `${n} cpu`]),
+    "front-end cpu",
+  ];
+  // every target against the last one named (virtiofsd by default)
+  const base = names[names.length - 1];
+  for (const n of names.slice(0, -1)) header.push(`${n}/${base}`);
   const body = first.map((row, i) => {
     const cells = [row.name];
     for (const n of names) {
       const r = results.get(n)![i];
-      cells.push(Math.round(r.opsPerSec).toLocaleString("en-US"), r.p50us.toFixed(1));
+      cells.push(
+        Math.round(r.opsPerSec).toLocaleString("en-US"),
+        r.p50us.toFixed(1),
+        r.backendCpu === undefined ? "?" : r.backendCpu.toFixed(2),
+      );
     }
-    if (names.length === 2) {
-      const a = results.get(names[0])![i].opsPerSec;
-      const b = results.get(names[1])![i].opsPerSec;
-      cells.push(`${(a / b).toFixed(2)}x`);
+    cells.push(
+      names.map((n) => (results.get(n)![i].frontendCpu ?? 0).toFixed(2)).join("/"),
+    );
+    for (const n of names.slice(0, -1)) {
+      cells.push(`${(results.get(n)![i].opsPerSec / results.get(base)![i].opsPerSec).toFixed(2)}x`);
     }
     return cells;
   });
@@ -267,7 +348,11 @@ async function benchMain(args: string[]): Promise<number> {
   const line = (c: string[]) =>
     "| " + c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join(" | ") +
     " |";
-  console.log(`test front-end (TypeScript, sync FFI), ${seconds} s per row, source on /dev/shm\n`);
+  console.log(
+    `test front-end (TypeScript, sync FFI), ${seconds} s per row, source on /dev/shm; ` +
+      `cpu = CPU seconds per second of the back-end process, front-end cpu likewise per target; ` +
+      `load ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`,
+  );
   console.log(
     [line(header), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...body.map(line)]
       .join("\n"),

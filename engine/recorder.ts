@@ -59,6 +59,12 @@ export interface RecorderOptions {
   snapshot?: SnapshotReference;
   /** Append a new section to an existing file instead of truncating it ({@linkcode Recorder.open}). */
   append?: boolean;
+  /**
+   * {@linkcode Recorder.open}: write the file from a writer Worker fed through
+   * a SharedArrayBuffer ring (default true), so the recording thread never
+   * blocks in write(2); false writes synchronously from the recording thread.
+   */
+  writerThread?: boolean;
 }
 
 /** How a capture names the snapshot of the directory it starts from. */
@@ -167,6 +173,10 @@ export class Recorder {
   #scratch4 = new Uint8Array(4);
   #lastHi = 0;
   #lastLo = 0;
+  /** The writer thread's ring, when the file is written off this thread. */
+  #ring: WriterRing | undefined;
+  /** Set while `#buf` is a one-off buffer for a block larger than a ring chunk. */
+  #outsize = false;
 
   /**
    * Builds a recorder that hands whole blocks to `sink`, which owns each
@@ -206,10 +216,33 @@ export class Recorder {
       let p = 0;
       while (p < chunk.length) p += file.writeSync(chunk.subarray(p));
     };
-    const r = new Recorder(sink, options);
+    if (!(options.writerThread ?? true)) {
+      const r = new Recorder(sink, options);
+      r.#sinkBorrows = true;
+      r.flush(); // the section header is on disk at once
+      r.#closeSink = () => file.close();
+      return r;
+    }
+    // the file is opened for appending by both threads; the writer owns it
+    // except for blocks larger than a chunk, written here once it has caught up
+    const flushMs = options.flushMs ?? 200;
+    const ring = new WriterRing(path instanceof URL ? path.pathname : path, {
+      intervalMs: Math.max(5, Math.min(flushMs, 1000) / 2),
+      direct: sink,
+    });
+    const r = new Recorder(sink, { ...options, flushMs: Infinity });
+    r.#ring = ring;
     r.#sinkBorrows = true;
-    r.flush(); // the section header is on disk at once
-    r.#closeSink = () => file.close();
+    // move what the constructor buffered (the section header) into the ring
+    const head = r.#buf.slice(0, r.#pos);
+    r.#setBuffer(ring.chunk());
+    r.#pos = 0;
+    r.#append(head);
+    r.flush();
+    r.#closeSink = () => {
+      ring.close();
+      file.close();
+    };
     return r;
   }
 
@@ -304,9 +337,17 @@ export class Recorder {
     this.#put(channel, "ring_chain", payload, meta);
   }
 
-  /** Writes everything held in memory. */
+  /**
+   * Writes everything held in memory (with a writer thread: hands it to the
+   * thread and wakes it).
+   */
   flush(): void {
     this.#lastFlush = performance.now();
+    if (this.#ring !== undefined) {
+      this.#ring.publish(this.#pos);
+      this.#ring.wake();
+      return;
+    }
     if (this.#pos === 0) return;
     const n = this.#pos;
     this.#pos = 0;
@@ -332,16 +373,47 @@ export class Recorder {
     this.#reserve(block.length);
     this.#buf.set(block, this.#pos);
     this.#pos += block.length;
+    this.#blockDone();
+  }
+
+  #setBuffer(b: Uint8Array): void {
+    this.#buf = b;
+    this.#view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
   /** Makes room for `n` bytes at `#pos`, flushing (and growing for an outsize block). */
   #reserve(n: number): void {
     if (this.#pos + n <= this.#buf.length) return;
-    this.flush();
-    if (n > this.#buf.length) {
-      this.#buf = new Uint8Array(n + 64 * 1024);
-      this.#view = new DataView(this.#buf.buffer);
+    const ring = this.#ring;
+    if (ring !== undefined) {
+      this.#written += this.#pos;
+      this.#setBuffer(ring.seal(this.#pos));
+      this.#pos = 0;
+      if (n > this.#buf.length) {
+        // larger than a chunk: written from here once the writer has caught up
+        ring.drain();
+        this.#outsize = true;
+        this.#setBuffer(new Uint8Array(n));
+      }
+      return;
     }
+    this.flush();
+    if (n > this.#buf.length) this.#setBuffer(new Uint8Array(n + 64 * 1024));
+  }
+
+  /** A whole block is in `#buf`: with a writer thread, publish it. */
+  #blockDone(): void {
+    const ring = this.#ring;
+    if (ring === undefined) return;
+    if (this.#outsize) {
+      ring.direct(this.#buf.subarray(0, this.#pos));
+      this.#written += this.#pos;
+      this.#outsize = false;
+      this.#setBuffer(ring.chunk());
+      this.#pos = 0;
+      return;
+    }
+    ring.publish(this.#pos);
   }
 
   /**
@@ -417,7 +489,111 @@ export class Recorder {
     v.setUint32(o + 12, total, true);
     this.#pos = p + total;
     this.#records++;
-    if (this.#pos >= this.#flushBytes || now - this.#lastFlush >= this.#flushMs) this.flush();
+    if (this.#ring !== undefined) this.#blockDone();
+    else if (this.#pos >= this.#flushBytes || now - this.#lastFlush >= this.#flushMs) this.flush();
+  }
+}
+
+const RING_CTRL = Object.freeze({
+  SEALED: 0,
+  WRITTEN: 1,
+  CLOSED: 2,
+  DONE: 3,
+  WAKE: 4,
+  FAILED: 5,
+  LENGTHS: 8,
+});
+const RING_CHUNKS = 8;
+const RING_CHUNK_BYTES = 2 << 20;
+
+/**
+ * The producer side of the writer thread (engine/_recorder_writer.ts, whose
+ * `RING` indices `RING_CTRL` mirrors): chunks of a SharedArrayBuffer filled
+ * here, published block by block, written there.
+ */
+class WriterRing {
+  #ctrl = new Int32Array(new SharedArrayBuffer(4 * (RING_CTRL.LENGTHS + RING_CHUNKS)));
+  #data = new Uint8Array(new SharedArrayBuffer(RING_CHUNKS * RING_CHUNK_BYTES));
+  #worker: Worker;
+  #sealed = 0;
+  #direct: (bytes: Uint8Array) => void;
+  #path: string;
+
+  constructor(path: string, options: { intervalMs: number; direct: (b: Uint8Array) => void }) {
+    this.#path = path;
+    this.#direct = options.direct;
+    this.#worker = new Worker(new URL("./_recorder_writer.ts", import.meta.url), {
+      type: "module",
+    });
+    this.#worker.postMessage({
+      path,
+      data: this.#data.buffer,
+      ctrl: this.#ctrl.buffer,
+      chunks: RING_CHUNKS,
+      chunkBytes: RING_CHUNK_BYTES,
+      intervalMs: options.intervalMs,
+    });
+  }
+
+  /** The chunk being filled. */
+  chunk(): Uint8Array {
+    const c = this.#sealed % RING_CHUNKS;
+    return this.#data.subarray(c * RING_CHUNK_BYTES, (c + 1) * RING_CHUNK_BYTES);
+  }
+
+  /** The current chunk holds `len` bytes of whole blocks. */
+  publish(len: number): void {
+    Atomics.store(this.#ctrl, RING_CTRL.LENGTHS + (this.#sealed % RING_CHUNKS), len);
+  }
+
+  wake(): void {
+    Atomics.add(this.#ctrl, RING_CTRL.WAKE, 1);
+    Atomics.notify(this.#ctrl, RING_CTRL.WAKE);
+  }
+
+  /** Seals the current chunk at `len` bytes; returns the next one (waiting for the writer when all are full). */
+  seal(len: number): Uint8Array {
+    this.publish(len);
+    this.#sealed++;
+    Atomics.store(this.#ctrl, RING_CTRL.SEALED, this.#sealed);
+    this.wake();
+    this.#waitWritten(this.#sealed - RING_CHUNKS + 1);
+    return this.chunk();
+  }
+
+  /** Waits until the writer has written every sealed chunk (the current one is empty). */
+  drain(): void {
+    this.#waitWritten(this.#sealed);
+  }
+
+  /** Writes `bytes` from this thread (the writer is idle: call {@linkcode drain} first). */
+  direct(bytes: Uint8Array): void {
+    this.#direct(bytes);
+  }
+
+  #waitWritten(n: number): void {
+    for (;;) {
+      const w = Atomics.load(this.#ctrl, RING_CTRL.WRITTEN);
+      if (w >= n) return;
+      if (Atomics.load(this.#ctrl, RING_CTRL.DONE) !== 0) {
+        throw new Error(`Recorder: the writer of ${this.#path} stopped`);
+      }
+      Atomics.wait(this.#ctrl, RING_CTRL.WRITTEN, w, 1000);
+    }
+  }
+
+  /** Lets the writer write everything, then stops it. */
+  close(): void {
+    Atomics.store(this.#ctrl, RING_CTRL.CLOSED, 1);
+    this.wake();
+    const deadline = performance.now() + 30_000;
+    while (Atomics.load(this.#ctrl, RING_CTRL.DONE) === 0 && performance.now() < deadline) {
+      Atomics.wait(this.#ctrl, RING_CTRL.DONE, 0, 1000);
+    }
+    this.#worker.terminate();
+    if (Atomics.load(this.#ctrl, RING_CTRL.DONE) === 0) {
+      throw new Error(`Recorder: the writer of ${this.#path} did not finish within 30 s`);
+    }
   }
 }
 

@@ -1,0 +1,104 @@
+/**
+ * The capture writer Worker of a {@linkcode Recorder} opened with a writer
+ * thread: it writes what the recording thread published in a ring of
+ * SharedArrayBuffer chunks to the file, so that the thread serving requests
+ * never blocks in write(2).
+ *
+ * Shared state (Int32Array `ctrl`, see {@linkcode RING}): the producer fills
+ * chunk `P % chunks` and publishes its length after every whole pcapng block;
+ * when a chunk is full it seals it (P + 1). This Worker writes each chunk's
+ * published bytes as they appear, waking at least every `intervalMs`, and
+ * hands a sealed chunk back (W + 1) once it is on disk. Only whole blocks are
+ * ever published, so a process killed with SIGKILL leaves a file that reads
+ * up to its last complete block, and at most `intervalMs` plus one write of
+ * data is held.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+
+/** Indices into the control array. */
+export const RING = Object.freeze({
+  /** Chunks sealed by the producer. */
+  SEALED: 0,
+  /** Chunks written and handed back by the writer. */
+  WRITTEN: 1,
+  /** 1 once the producer has closed: write everything and stop. */
+  CLOSED: 2,
+  /** 1 once the writer has stopped (everything is on disk or it failed). */
+  DONE: 3,
+  /** Bumped by the producer to wake the writer early. */
+  WAKE: 4,
+  /** Bytes the writer failed on (0: none). */
+  FAILED: 5,
+  /** Published length of chunk k at LENGTHS + k. */
+  LENGTHS: 8,
+});
+
+/** What the producer posts once. */
+export interface WriterInit {
+  /** The capture file (opened for appending). */
+  path: string;
+  /** The chunks' memory. */
+  data: SharedArrayBuffer;
+  /** The control array's memory. */
+  ctrl: SharedArrayBuffer;
+  /** Chunk count. */
+  chunks: number;
+  /** Bytes per chunk. */
+  chunkBytes: number;
+  /** Longest time between looks at the ring, ms. */
+  intervalMs: number;
+}
+
+function run(m: WriterInit): void {
+  const ctrl = new Int32Array(m.ctrl);
+  const data = new Uint8Array(m.data);
+  const file = Deno.openSync(m.path, { write: true, append: true });
+  let done = 0; // bytes of the current chunk already written
+  const write = (from: number, to: number) => {
+    let p = from;
+    while (p < to) p += file.writeSync(data.subarray(p, to));
+  };
+  try {
+    for (;;) {
+      const wake = Atomics.load(ctrl, RING.WAKE);
+      const w = Atomics.load(ctrl, RING.WRITTEN);
+      const c = w % m.chunks;
+      const base = c * m.chunkBytes;
+      const sealed = Atomics.load(ctrl, RING.SEALED) > w;
+      // read after `sealed`: the producer publishes the final length before it seals
+      const len = Atomics.load(ctrl, RING.LENGTHS + c);
+      if (len > done) {
+        write(base + done, base + len);
+        done = len;
+      }
+      if (sealed) {
+        Atomics.store(ctrl, RING.LENGTHS + c, 0);
+        done = 0;
+        Atomics.store(ctrl, RING.WRITTEN, w + 1);
+        Atomics.notify(ctrl, RING.WRITTEN);
+        continue;
+      }
+      if (Atomics.load(ctrl, RING.CLOSED) !== 0) {
+        // a last look: anything published before CLOSED was set is seen now
+        const last = Atomics.load(ctrl, RING.LENGTHS + c);
+        if (last > done) write(base + done, base + last);
+        break;
+      }
+      Atomics.wait(ctrl, RING.WAKE, wake, m.intervalMs);
+    }
+  } catch (e) {
+    Atomics.store(ctrl, RING.FAILED, 1);
+    console.error(`ringside recorder: writing ${m.path} failed: ${(e as Error).message}`);
+  } finally {
+    file.close();
+    Atomics.store(ctrl, RING.DONE, 1);
+    Atomics.notify(ctrl, RING.DONE);
+  }
+}
+
+self.onmessage = (e: MessageEvent<WriterInit>) => {
+  run(e.data);
+  self.close();
+};
