@@ -43,6 +43,8 @@ export interface DiffOptions {
   ordered?: boolean;
   /** Earlier operations on the same inode to show with each divergence (default 4). */
   contextDepth?: number;
+  /** Most divergences (and missing exchanges) listed; the counts go on (default 10,000). */
+  maxListed?: number;
 }
 
 /** One field of one request that came out different. */
@@ -91,6 +93,8 @@ export interface DiffReport {
   divergences: Divergence[];
   /** Every exchange that could not be compared. */
   missingList: MissingExchange[];
+  /** Divergences and missing exchanges counted but not listed (beyond `maxListed`). */
+  omitted: number;
   /** True when nothing diverged and nothing is missing. */
   equivalent: boolean;
 }
@@ -355,14 +359,14 @@ function compareBodies(
 }
 
 /**
- * Compares every exchange of a replay (or of two recordings) and returns the
- * report. Listings are compared when their directory handle is released (or
+ * The differ as it goes: {@linkcode ExchangeDiffer.add} each exchange in
+ * session order, then {@linkcode ExchangeDiffer.finish}. It holds the
+ * context lines of nodes the recording still holds (dropped at FORGET), the
+ * open directory listings, and at most `maxListed` divergences and missing
+ * exchanges (the counts go on). Listings are compared when their directory handle is released (or
  * at the end).
  */
-export function diffExchanges(
-  exchanges: readonly ReplayedExchange[],
-  options: DiffOptions = {},
-): DiffReport {
+export function createDiffer(options: DiffOptions = {}): ExchangeDiffer {
   const strict = options.strict ?? false;
   const ordered = options.ordered ?? strict;
   const depth = options.contextDepth ?? 4;
@@ -372,7 +376,14 @@ export function diffExchanges(
   const divergences: Divergence[] = [];
   const missingList: MissingExchange[] = [];
   const divergedIndex = new Set<number>();
-  let matched = 0;
+  const maxListed = options.maxListed ?? 10_000;
+  let total = 0;
+  let missingCount = 0;
+  let omitted = 0;
+  const addDivergence = (d: Divergence) => {
+    if (divergences.length < maxListed) divergences.push(d);
+    else omitted++;
+  };
 
   const contextOf = (node: bigint): string[] => [...(history.get(node) ?? [])];
   const remember = (node: bigint, line: string) => {
@@ -400,7 +411,7 @@ export function diffExchanges(
         gone.length === 0 ? "-" : `has ${gone.join(", ")}`,
         extra.length === 0 ? "-" : `has ${extra.join(", ")}`,
       ];
-    divergences.push({
+    addDivergence({
       seq: l.seq,
       index: l.index,
       op: l.op,
@@ -416,114 +427,155 @@ export function diffExchanges(
     divergedIndex.add(l.index);
   };
 
-  for (const x of exchanges) {
-    const req = x.recorded;
-    const op = req.op;
-    let node = req.header.nodeid;
-    if ("fh" in req.body && typeof req.body.fh === "bigint" && op !== "GETATTR") {
-      node = fhNode.get(req.body.fh) ?? node;
-    }
-    const args = summarizeRequest(req);
-    const found: Found[] = [];
-    let missing: string | undefined;
-    const e = x.recordedReply;
-    const a = x.targetReply;
-    if (x.skipped !== undefined) {
-      if (!NO_REPLY_OPS.has(op)) missing = `not sent: ${x.skipped}`;
-    } else if (NO_REPLY_OPS.has(op)) {
-      // nothing to compare unless both answered (an INTERRUPT answered EAGAIN)
-      if (e !== null && a !== null && e.header.error !== a.header.error) {
+  return {
+    add(x: ReplayedExchange): void {
+      total++;
+      const req = x.recorded;
+      const op = req.op;
+      let node = req.header.nodeid;
+      if ("fh" in req.body && typeof req.body.fh === "bigint" && op !== "GETATTR") {
+        node = fhNode.get(req.body.fh) ?? node;
+      }
+      const args = summarizeRequest(req);
+      const found: Found[] = [];
+      let missing: string | undefined;
+      const e = x.recordedReply;
+      const a = x.targetReply;
+      if (x.skipped !== undefined) {
+        if (!NO_REPLY_OPS.has(op)) missing = `not sent: ${x.skipped}`;
+      } else if (NO_REPLY_OPS.has(op)) {
+        // nothing to compare unless both answered (an INTERRUPT answered EAGAIN)
+        if (e !== null && a !== null && e.header.error !== a.header.error) {
+          found.push({
+            field: "error",
+            expected: errorName(e.header.error),
+            actual: errorName(a.header.error),
+          });
+        }
+      } else if (x.recordedReplyError !== undefined) {
+        missing = `recorded reply does not decode: ${x.recordedReplyError}`;
+      } else if (e === null) {
+        missing = "no reply in the recording";
+      } else if (x.targetReplyError !== undefined) {
+        found.push({ field: "reply", expected: "a valid reply", actual: x.targetReplyError });
+      } else if (a === null) {
+        missing = "the target sent no reply";
+      } else if (
+        x.sent !== null && op !== "INIT" && requestArgs(req) !== requestArgs(x.sent)
+      ) {
+        // the two sides were asked different things: their replies say nothing more
+        found.push({ field: "request", expected: requestArgs(req)!, actual: requestArgs(x.sent)! });
+      } else if (e.header.error !== a.header.error) {
         found.push({
           field: "error",
           expected: errorName(e.header.error),
           actual: errorName(a.header.error),
         });
+      } else if (e.header.error === 0) {
+        const listing = op === "READDIR" || op === "READDIRPLUS";
+        if (!listing && !NOT_COMPARED_BODY.has(op) && e.header.len !== a.header.len) {
+          found.push({
+            field: "size",
+            expected: String(e.header.len),
+            actual: String(a.header.len),
+          });
+        }
+        if (!NOT_COMPARED_BODY.has(op)) compareBodies(req, e, a, strict, found);
       }
-    } else if (x.recordedReplyError !== undefined) {
-      missing = `recorded reply does not decode: ${x.recordedReplyError}`;
-    } else if (e === null) {
-      missing = "no reply in the recording";
-    } else if (x.targetReplyError !== undefined) {
-      found.push({ field: "reply", expected: "a valid reply", actual: x.targetReplyError });
-    } else if (a === null) {
-      missing = "the target sent no reply";
-    } else if (
-      x.sent !== null && op !== "INIT" && requestArgs(req) !== requestArgs(x.sent)
-    ) {
-      // the two sides were asked different things: their replies say nothing more
-      found.push({ field: "request", expected: requestArgs(req)!, actual: requestArgs(x.sent)! });
-    } else if (e.header.error !== a.header.error) {
-      found.push({
-        field: "error",
-        expected: errorName(e.header.error),
-        actual: errorName(a.header.error),
-      });
-    } else if (e.header.error === 0) {
-      const listing = op === "READDIR" || op === "READDIRPLUS";
-      if (!listing && !NOT_COMPARED_BODY.has(op) && e.header.len !== a.header.len) {
-        found.push({ field: "size", expected: String(e.header.len), actual: String(a.header.len) });
+      // directory listings, per handle
+      if ((op === "READDIR" || op === "READDIRPLUS") && x.skipped === undefined) {
+        const fh = req.body.fh;
+        let l = listings.get(fh);
+        if (l === undefined) {
+          l = {
+            nodeid: node,
+            seq: x.seq,
+            index: x.index,
+            op,
+            args,
+            expected: [],
+            actual: [],
+            broken: false,
+          };
+          listings.set(fh, l);
+        }
+        l.seq = x.seq;
+        l.index = x.index;
+        if (e === null || a === null || e.header.error !== 0 || a.header.error !== 0) {
+          l.broken = true;
+        }
+        l.expected.push(...listingEntries(e));
+        l.actual.push(...listingEntries(a));
       }
-      if (!NOT_COMPARED_BODY.has(op)) compareBodies(req, e, a, strict, found);
-    }
-    // directory listings, per handle
-    if ((op === "READDIR" || op === "READDIRPLUS") && x.skipped === undefined) {
-      const fh = req.body.fh;
-      let l = listings.get(fh);
-      if (l === undefined) {
-        l = {
-          nodeid: node,
-          seq: x.seq,
-          index: x.index,
-          op,
-          args,
-          expected: [],
-          actual: [],
-          broken: false,
-        };
-        listings.set(fh, l);
-      }
-      l.seq = x.seq;
-      l.index = x.index;
-      if (e === null || a === null || e.header.error !== 0 || a.header.error !== 0) l.broken = true;
-      l.expected.push(...listingEntries(e));
-      l.actual.push(...listingEntries(a));
-    }
-    if (op === "RELEASEDIR") closeListing(req.body.fh);
+      if (op === "RELEASEDIR") closeListing(req.body.fh);
 
-    if (missing !== undefined) missingList.push({ seq: x.seq, op, reason: missing });
-    else if (found.length > 0) {
-      const context = contextOf(node);
-      for (const f of found) {
-        divergences.push({ seq: x.seq, index: x.index, op, nodeid: node, args, ...f, context });
+      if (missing !== undefined) {
+        missingCount++;
+        if (missingList.length < maxListed) missingList.push({ seq: x.seq, op, reason: missing });
+        else omitted++;
+      } else if (found.length > 0) {
+        const context = contextOf(node);
+        for (const f of found) {
+          addDivergence({ seq: x.seq, index: x.index, op, nodeid: node, args, ...f, context });
+        }
+        divergedIndex.add(x.index);
       }
-      divergedIndex.add(x.index);
-    } else matched++;
 
-    // history for later context
-    const result = e === null ? "no reply" : errorName(e.header.error);
-    const line = `#${x.seq} ${op}${args === "" ? "" : ` ${args}`} → ${result}`;
-    remember(node, line);
-    for (const n of replyNodeIds(e)) if (n !== node) remember(n, line);
-    if (e !== null && e.header.error === 0 && e.body !== null) {
-      if (e.op === "OPEN" || e.op === "OPENDIR") fhNode.set(e.body.fh, req.header.nodeid);
-      if (e.op === "CREATE" || e.op === "TMPFILE") fhNode.set(e.body.open.fh, e.body.entry.nodeid);
-    }
-  }
-  for (const fh of [...listings.keys()]) closeListing(fh);
-  divergences.sort((p, q) => p.index - q.index);
-  // an exchange whose listing diverged was counted matched on its own reply: move it
-  let diverged = 0;
-  for (const _ of divergedIndex) diverged++;
-  matched = Math.max(0, exchanges.length - missingList.length - diverged);
-  return {
-    total: exchanges.length,
-    matched,
-    diverged,
-    missing: missingList.length,
-    divergences,
-    missingList,
-    equivalent: diverged === 0 && missingList.length === 0,
+      // history for later context
+      const result = e === null ? "no reply" : errorName(e.header.error);
+      const line = `#${x.seq} ${op}${args === "" ? "" : ` ${args}`} → ${result}`;
+      remember(node, line);
+      for (const n of replyNodeIds(e)) if (n !== node) remember(n, line);
+      if (e !== null && e.header.error === 0 && e.body !== null) {
+        if (e.op === "OPEN" || e.op === "OPENDIR") fhNode.set(e.body.fh, req.header.nodeid);
+        if (e.op === "CREATE" || e.op === "TMPFILE") {
+          fhNode.set(e.body.open.fh, e.body.entry.nodeid);
+        }
+      }
+      // what the recording no longer holds is not kept either
+      if (op === "FORGET") history.delete(req.header.nodeid);
+      if (req.op === "BATCH_FORGET") { for (const f of req.body.forgets) history.delete(f.nodeid); }
+      if (req.op === "RELEASE" || req.op === "RELEASEDIR") fhNode.delete(req.body.fh);
+    },
+    finish(): DiffReport {
+      for (const fh of [...listings.keys()]) closeListing(fh);
+      divergences.sort((p, q) => p.index - q.index);
+      // an exchange whose listing diverged was counted matched on its own reply: move it
+      const diverged = divergedIndex.size;
+      return {
+        total,
+        matched: Math.max(0, total - missingCount - diverged),
+        diverged,
+        missing: missingCount,
+        divergences,
+        missingList,
+        omitted,
+        equivalent: diverged === 0 && missingCount === 0,
+      };
+    },
   };
+}
+
+/**
+ * Compares every exchange of a replay (or of two recordings) and returns the
+ * report. Listings are compared when their directory handle is released (or
+ * at the end).
+ */
+export function diffExchanges(
+  exchanges: Iterable<ReplayedExchange>,
+  options: DiffOptions = {},
+): DiffReport {
+  const d = createDiffer(options);
+  for (const x of exchanges) d.add(x);
+  return d.finish();
+}
+
+/** An incremental differ ({@linkcode createDiffer}). */
+export interface ExchangeDiffer {
+  /** Compares one more exchange (session order). */
+  add(x: ReplayedExchange): void;
+  /** Closes open listings and returns the report. */
+  finish(): DiffReport;
 }
 
 /**

@@ -29,6 +29,9 @@ import {
   GETATTR,
 } from "../codecs/fuse/mod.ts";
 
+/** How many recent request uniques {@linkcode IdentityMap.learnUnique} keeps. */
+export const RECENT_UNIQUES = 4096;
+
 /** The FUSE root node id, the same on every server. */
 export const FUSE_ROOT_ID = 1n;
 
@@ -189,9 +192,18 @@ export class IdentityMap {
     return this.#cookies.get(fh)?.get(recorded) ?? recorded;
   }
 
-  /** Binds a recorded request unique to the unique it was replayed with (for INTERRUPT). */
+  /**
+   * Binds a recorded request unique to the unique it was replayed with (for
+   * INTERRUPT). Only the latest {@linkcode RECENT_UNIQUES} are kept: an
+   * INTERRUPT follows its request closely, and the table stays bounded on a
+   * long replay.
+   */
   learnUnique(recorded: bigint, target: bigint): void {
+    this.#uniques.delete(recorded);
     this.#uniques.set(recorded, target);
+    if (this.#uniques.size > RECENT_UNIQUES) {
+      this.#uniques.delete(this.#uniques.keys().next().value!);
+    }
   }
 
   /** The replayed unique of recorded request `recorded`, or `undefined` when it was not replayed. */

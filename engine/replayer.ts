@@ -22,7 +22,10 @@
  *
  * Timing: `asap` issues as soon as the order allows; `original` keeps the
  * recorded inter-arrival times divided by `speed`, and the result reports how
- * late each request was issued (mean and p99).
+ * late each request was issued (mean and p99). Waits sleep on a timer until
+ * 2 ms before the due time, then spin on the clock (timers fire a
+ * millisecond or more late); a request the order or the window holds back
+ * past its due time is issued late, and that counts in the error too.
  *
  * @example
  * ```ts ignore
@@ -107,8 +110,10 @@ export interface ReplayOptions {
   concurrency?: number;
   /** FUSE minor of the recording until its INIT is seen (default 45). */
   minor?: number;
-  /** Called after each exchange completes with the number done and the total. */
+  /** Called after each exchange completes with the number done and the number read so far. */
   onProgress?: (done: number, total: number) => void;
+  /** Receives each finished exchange in recorded order (then none is kept in the result). */
+  onExchange?: (exchange: ReplayedExchange) => void;
 }
 
 /** One exchange after replay: what was recorded and what the target answered. */
@@ -149,8 +154,10 @@ export interface TimingError {
 
 /** What {@linkcode replay} returns. */
 export interface ReplayResult {
-  /** Every exchange, in recorded order. */
+  /** Every exchange, in recorded order (empty when they went to `onExchange`). */
   exchanges: ReplayedExchange[];
+  /** Exchanges replayed. */
+  total: number;
   /** Protocol minor of the recording. */
   recordedMinor: number;
   /** Protocol minor negotiated with the target. */
@@ -165,6 +172,12 @@ export interface ReplayResult {
   unmapped: { nodes: number; handles: number };
   /** FORGETs sent for target lookups the recording never made. */
   extraForgets: number;
+  /**
+   * What the replay held: the most recorded exchanges in its window at once,
+   * and at the end the ordering tables (resources, recorded names, uniques)
+   * and the recorded nodes bound to target nodes.
+   */
+  held: { peakWindow: number; resources: number; names: number; uniques: number; nodes: number };
 }
 
 interface Step {
@@ -172,6 +185,8 @@ interface Step {
   req: FuseRequest;
   reply: FuseReply | null;
   replyError?: string;
+  /** The resources it was filed under in the planner (removed again when it is dropped). */
+  keys: string[];
   deps: number[];
   /** Issue only after this step has been issued (INTERRUPT after its request). */
   after?: number;
@@ -213,45 +228,40 @@ export function decodeRecorded(
   exchanges: readonly RecordedExchange[],
   options: { minor?: number } = {},
 ): DecodedExchange[] {
-  return decodeSteps(exchanges, options.minor ?? 45).steps.map((
-    { ex, req, reply, replyError },
-  ) => ({
-    ex,
-    req,
-    reply,
-    replyError,
-  }));
+  const d = new StepDecoder(options.minor ?? 45);
+  return exchanges.map((ex) => {
+    const { req, reply, replyError } = d.decode(ex);
+    return { ex, req, reply, replyError };
+  });
 }
 
-/** Decodes the recorded exchanges at the recorded minor (learnt from its INIT). */
-function decodeSteps(exchanges: readonly RecordedExchange[], minor: number): {
-  steps: Step[];
+/** Decodes recorded exchanges one at a time at the recorded minor (learnt from its INIT). */
+class StepDecoder {
   codec: FuseCodecOptions;
-} {
-  let codec: FuseCodecOptions = { minor, setxattrExt: false };
-  const steps: Step[] = [];
-  for (const ex of exchanges) {
-    const req = decodeRequest(ex.request, codec);
+  constructor(minor: number) {
+    this.codec = { minor, setxattrExt: false };
+  }
+  decode(ex: RecordedExchange): Step {
+    const req = decodeRequest(ex.request, this.codec);
     let reply: FuseReply | null = null;
     let replyError: string | undefined;
     if (ex.reply !== null) {
       try {
-        reply = decodeReply(ex.reply, { request: req, ...codec });
+        reply = decodeReply(ex.reply, { request: req, ...this.codec });
       } catch (e) {
         replyError = e instanceof Error ? e.message : String(e);
       }
     }
-    if (req.op === "INIT") codec = codecFromInit(req, reply, codec.minor ?? minor);
-    steps.push({ ex, req, reply, replyError, deps: [], barrier: false, detached: false });
+    if (req.op === "INIT") this.codec = codecFromInit(req, reply, this.codec.minor ?? 45);
+    return { ex, req, reply, replyError, keys: [], deps: [], barrier: false, detached: false };
   }
-  return { steps, codec };
 }
 
 const BARRIER_OPS = new Set(["INIT", "DESTROY", "SYNCFS"]);
 const MAX_TOUCHERS = 32;
 
 /** The recorded-namespace resources a request touches (besides what its reply introduces). */
-function requestKeys(req: FuseRequest, names: Map<string, bigint>): string[] {
+function requestKeys(req: FuseRequest, names: { get(key: string): bigint | undefined }): string[] {
   const keys: string[] = [];
   const node = (n: bigint) => {
     if (n !== 0n) keys.push(`n${n}`);
@@ -322,127 +332,199 @@ function requestKeys(req: FuseRequest, names: Map<string, bigint>): string[] {
   return keys;
 }
 
-/** Keeps the recorded name table (parent/name → node) up to date from a recorded exchange. */
-function learnNames(req: FuseRequest, reply: FuseReply | null, names: Map<string, bigint>): void {
-  const ok = reply !== null && reply.header.error === 0;
-  if (!ok) return;
-  const p = req.header.nodeid;
-  const ids = replyNodeIds(reply);
-  switch (req.op) {
-    case "LOOKUP":
-    case "MKDIR":
-    case "MKNOD":
-    case "CREATE":
-    case "SYMLINK":
-      if (ids.length === 1) names.set(`${p}/${req.body.name}`, ids[0]);
-      break;
-    case "LINK":
-      if (ids.length === 1) names.set(`${p}/${req.body.newname}`, ids[0]);
-      break;
-    case "UNLINK":
-    case "RMDIR":
-      names.delete(`${p}/${req.body.name}`);
-      break;
-    case "RENAME":
-    case "RENAME2": {
-      const from = `${p}/${req.body.oldname}`;
-      const to = `${req.body.newdir}/${req.body.newname}`;
-      const n = names.get(from);
-      names.delete(from);
-      if (n !== undefined) names.set(to, n);
-      break;
+/**
+ * The recorded name table (parent/name → node), for ordering: kept up to date
+ * from the recorded exchanges, and emptied of a node's names when the
+ * recording forgets it, so it holds what the recorded kernel held.
+ */
+class RecordedNames {
+  #names = new Map<string, bigint>();
+  #byNode = new Map<bigint, Set<string>>();
+
+  get(key: string): bigint | undefined {
+    return this.#names.get(key);
+  }
+
+  #set(key: string, node: bigint): void {
+    this.#delete(key);
+    this.#names.set(key, node);
+    let s = this.#byNode.get(node);
+    if (s === undefined) this.#byNode.set(node, s = new Set());
+    s.add(key);
+  }
+
+  #delete(key: string): bigint | undefined {
+    const n = this.#names.get(key);
+    if (n === undefined) return undefined;
+    this.#names.delete(key);
+    const s = this.#byNode.get(n);
+    s?.delete(key);
+    if (s?.size === 0) this.#byNode.delete(n);
+    return n;
+  }
+
+  /** Drops every name of `node` (the recording forgot it). */
+  forget(node: bigint): void {
+    for (const key of this.#byNode.get(node) ?? []) this.#names.delete(key);
+    this.#byNode.delete(node);
+  }
+
+  get size(): number {
+    return this.#names.size;
+  }
+
+  learn(req: FuseRequest, reply: FuseReply | null): void {
+    if (req.op === "FORGET") return this.forget(req.header.nodeid);
+    if (req.op === "BATCH_FORGET") {
+      for (const f of req.body.forgets) this.forget(f.nodeid);
+      return;
     }
-    case "READDIRPLUS":
-      if (reply.op === "READDIRPLUS" && reply.body !== null) {
-        // the directory's node id is not in READDIRPLUS; entries are keyed by handle only
+    if (reply === null || reply.header.error !== 0) return;
+    const p = req.header.nodeid;
+    const ids = replyNodeIds(reply);
+    switch (req.op) {
+      case "LOOKUP":
+      case "MKDIR":
+      case "MKNOD":
+      case "CREATE":
+      case "SYMLINK":
+        if (ids.length === 1) this.#set(`${p}/${req.body.name}`, ids[0]);
+        break;
+      case "LINK":
+        if (ids.length === 1) this.#set(`${p}/${req.body.newname}`, ids[0]);
+        break;
+      case "UNLINK":
+      case "RMDIR":
+        this.#delete(`${p}/${req.body.name}`);
+        break;
+      case "RENAME":
+      case "RENAME2": {
+        const n = this.#delete(`${p}/${req.body.oldname}`);
+        if (n !== undefined) this.#set(`${req.body.newdir}/${req.body.newname}`, n);
+        break;
       }
-      break;
+    }
   }
 }
 
-/** Computes each step's dependencies (see the module doc). */
-function plan(steps: Step[]): void {
-  const touchers = new Map<string, number[]>();
-  const names = new Map<string, bigint>();
-  const byUnique = new Map<bigint, number>();
-  let lastBarrier = -1;
-  const sinceBarrier: number[] = [];
-  const finishedBefore = (t: number, r: number): boolean => {
-    const rt = steps[t].ex.replyTime;
-    // unknown reply time: assume it finished (recorded order is then all we know)
-    return rt === undefined || rt <= steps[r].ex.time;
-  };
-  for (let i = 0; i < steps.length; i++) {
-    const s = steps[i];
+/**
+ * Computes each step's dependencies (see the module doc) as steps arrive in
+ * recorded order. It holds only the steps of the scheduler's window: a
+ * dependency on a step already dropped is met (dropped steps are done), and
+ * a dropped step leaves the resource lists it was filed under.
+ */
+class Planner {
+  #touchers = new Map<string, number[]>();
+  #names = new RecordedNames();
+  #byUnique = new Map<bigint, number>();
+  #lastBarrier = -1;
+  #sinceBarrier: number[] = [];
+  #step: (i: number) => Step | undefined;
+
+  constructor(step: (i: number) => Step | undefined) {
+    this.#step = step;
+  }
+
+  /** Plans step `i` (all earlier steps have been planned). */
+  add(i: number, s: Step): void {
     const req = s.req;
     const deps = new Set<number>();
+    const prev = this.#step(i - 1);
+    if (prev?.req.op === "SETLKW" && prev.ex.replyTime !== undefined) {
+      // blocked in the recording: this later request was issued before its reply
+      if (prev.ex.replyTime > s.ex.time) prev.detached = true;
+    }
     if (BARRIER_OPS.has(req.op)) {
       s.barrier = true;
-      for (const j of sinceBarrier) deps.add(j);
-      if (lastBarrier >= 0) deps.add(lastBarrier);
+      for (const j of this.#sinceBarrier) deps.add(j);
+      if (this.#lastBarrier >= 0) deps.add(this.#lastBarrier);
       s.deps = [...deps];
-      lastBarrier = i;
-      sinceBarrier.length = 0;
-      byUnique.set(req.header.unique, i);
-      learnNames(req, s.reply, names);
-      continue;
+      this.#lastBarrier = i;
+      this.#sinceBarrier.length = 0;
+      this.#byUnique.set(req.header.unique, i);
+      this.#names.learn(req, s.reply);
+      return;
     }
-    if (lastBarrier >= 0) deps.add(lastBarrier);
+    if (this.#lastBarrier >= 0) deps.add(this.#lastBarrier);
     if (req.op === "INTERRUPT") {
-      const target = byUnique.get(req.body.unique);
+      const target = this.#byUnique.get(req.body.unique);
       if (target !== undefined) s.after = target;
       s.deps = [...deps];
-      sinceBarrier.push(i);
-      continue;
+      this.#sinceBarrier.push(i);
+      return;
     }
-    const keys = requestKeys(req, names);
+    const keys = requestKeys(req, this.#names);
     for (const n of replyNodeIds(s.reply)) keys.push(`n${n}`);
     const h = replyHandle(s.reply);
     if (h !== null) keys.push(`h${h}`);
     const isForget = req.op === "FORGET" || req.op === "BATCH_FORGET";
+    const finishedBefore = (t: Step): boolean => {
+      // unknown reply time: assume it finished (recorded order is then all we know)
+      return t.ex.replyTime === undefined || t.ex.replyTime <= s.ex.time;
+    };
     for (const k of keys) {
-      const list = touchers.get(k);
+      const list = this.#touchers.get(k);
       if (list !== undefined && list.length > 0) {
         if (isForget) {
           for (const t of list) deps.add(t);
         } else {
           for (let j = list.length - 1; j >= 0; j--) {
-            const t = list[j];
-            if (!steps[t].detached && finishedBefore(t, i)) {
-              deps.add(t);
+            const t = this.#step(list[j]);
+            if (t !== undefined && !t.detached && finishedBefore(t)) {
+              deps.add(list[j]);
               break;
             }
           }
         }
       }
-      if (isForget) touchers.set(k, [i]);
-      else {
+      if (isForget) {
+        for (const t of list ?? []) this.#unfile(t, k);
+        this.#touchers.set(k, [i]);
+      } else {
         const l = list ?? [];
         l.push(i);
         if (l.length > MAX_TOUCHERS) l.shift();
-        if (list === undefined) touchers.set(k, l);
+        if (list === undefined) this.#touchers.set(k, l);
       }
     }
-    if (req.op === "SETLKW" && steps[i].ex.replyTime !== undefined) {
-      // blocked in the recording: a later request was issued before its reply
-      const next = steps[i + 1];
-      if (next !== undefined && steps[i].ex.replyTime! > next.ex.time) s.detached = true;
-    }
+    s.keys = keys;
     s.deps = [...deps];
-    sinceBarrier.push(i);
-    byUnique.set(req.header.unique, i);
-    learnNames(req, s.reply, names);
+    this.#sinceBarrier.push(i);
+    this.#byUnique.set(req.header.unique, i);
+    this.#names.learn(req, s.reply);
+  }
+
+  #unfile(i: number, key: string): void {
+    const s = this.#step(i);
+    if (s !== undefined) s.keys = s.keys.filter((k) => k !== key);
+  }
+
+  /** Step `i` is done and leaves the window: forget it. */
+  drop(i: number, s: Step): void {
+    for (const k of s.keys) {
+      const l = this.#touchers.get(k);
+      if (l === undefined) continue;
+      const at = l.indexOf(i);
+      if (at >= 0) l.splice(at, 1);
+      if (l.length === 0) this.#touchers.delete(k);
+    }
+    if (this.#byUnique.get(s.req.header.unique) === i) this.#byUnique.delete(s.req.header.unique);
+    const at = this.#sinceBarrier.indexOf(i);
+    if (at >= 0) this.#sinceBarrier.splice(at, 1);
+  }
+
+  /** What the planner holds (for tests of bounded memory). */
+  get sizes(): { resources: number; names: number; uniques: number } {
+    return {
+      resources: this.#touchers.size,
+      names: this.#names.size,
+      uniques: this.#byUnique.size,
+    };
   }
 }
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
 }
 
 function nowNs(): number {
@@ -453,6 +535,68 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** How close to a due time `original` timing stops sleeping and spins on the clock, ms. */
+const SPIN_MS = 2;
+
+/** Busy-waits until `nowNs()` reaches `dueNs`; at most SPIN_MS. */
+function spinUntil(dueNs: number): void {
+  const limit = performance.now() + SPIN_MS;
+  while (nowNs() < dueNs && performance.now() < limit) {
+    // spin: a timer would wake a millisecond or more late
+  }
+}
+
+/**
+ * Lateness figures in constant memory: the exact mean and maximum, and the
+ * 99th percentile from a log-linear histogram (32 sub-buckets per power of
+ * two: within about 3%).
+ */
+class LatenessStats {
+  #counts = new Float64Array(64 * 32);
+  #n = 0;
+  #sum = 0;
+  #max = 0;
+
+  add(ns: number): void {
+    const v = Math.max(0, ns);
+    this.#n++;
+    this.#sum += v;
+    if (v > this.#max) this.#max = v;
+    this.#counts[LatenessStats.bucket(v)]++;
+  }
+
+  /** Values below 32 ns have their own bucket; above, 32 buckets per power of two. */
+  static bucket(v: number): number {
+    if (v < 32) return Math.floor(v);
+    const k = Math.floor(Math.log2(v)); // v in [2^k, 2^(k+1)), k >= 5
+    const m = Math.min(63, Math.floor(v / 2 ** (k - 5))); // 32..63
+    return Math.min(64 * 32 - 1, 32 + (k - 5) * 32 + (m - 32));
+  }
+
+  /** The smallest value of bucket `b`. */
+  static lower(b: number): number {
+    if (b < 32) return b;
+    const k = Math.floor((b - 32) / 32) + 5;
+    const m = ((b - 32) % 32) + 32;
+    return m * 2 ** (k - 5);
+  }
+
+  result(): TimingError {
+    if (this.#n === 0) return { meanNs: 0, p99Ns: 0, maxNs: 0 };
+    const want = Math.ceil(0.99 * this.#n);
+    let seen = 0;
+    let p99 = this.#max;
+    for (let b = 0; b < this.#counts.length; b++) {
+      seen += this.#counts[b];
+      if (seen >= want) {
+        p99 = Math.min(this.#max, LatenessStats.lower(b + 1));
+        break;
+      }
+    }
+    return { meanNs: this.#sum / this.#n, p99Ns: p99, maxNs: this.#max };
+  }
+}
+
 const DEFAULT_INIT_BODY: RequestBodies["INIT"] = (() => {
   const { flags, flags2 } = splitInitFlags(
     InitFlag.ASYNC_READ | InitFlag.POSIX_LOCKS | InitFlag.BIG_WRITES | InitFlag.DONT_MASK |
@@ -461,13 +605,41 @@ const DEFAULT_INIT_BODY: RequestBodies["INIT"] = (() => {
   return { major: 7, minor: 45, max_readahead: 131072, flags, flags2 };
 })();
 
+/** Exchanges from an array, an iterable or an async iterable, one at a time. */
+function exchangeSource(
+  source: Iterable<RecordedExchange> | AsyncIterable<RecordedExchange>,
+): () => Promise<RecordedExchange | undefined> {
+  if (Symbol.asyncIterator in source) {
+    const it = (source as AsyncIterable<RecordedExchange>)[Symbol.asyncIterator]();
+    return async () => {
+      const r = await it.next();
+      return r.done ? undefined : r.value;
+    };
+  }
+  const it = (source as Iterable<RecordedExchange>)[Symbol.iterator]();
+  return () => {
+    const r = it.next();
+    return Promise.resolve(r.done ? undefined : r.value);
+  };
+}
+
 /**
- * Replays `exchanges` (in recorded order) against `target` and returns both
- * sides of every exchange. A capture without an INIT gets one (7.45, the
- * usual flags) before its first request.
+ * Replays the recorded exchanges (in recorded order) against `target` and
+ * returns both sides of every exchange. A capture without an INIT gets one
+ * (7.45, the usual flags) before its first request.
+ *
+ * Memory: `exchanges` may be an async iterable read as the replay goes (a
+ * capture being decoded); the replay then holds a window of at most
+ * `max(64, 8 × concurrency)` recorded exchanges past the oldest one not yet
+ * answered, the identity tables (bounded by what the target holds: nodes
+ * until forgotten, handles until released), the recorded name table (until
+ * the recording forgets each node), and a fixed-size timing histogram. With
+ * `onExchange`, each finished exchange is handed over in recorded order and
+ * not kept (`exchanges` of the result is then empty); without it every
+ * exchange is kept in the result.
  */
 export async function replay(
-  exchanges: readonly RecordedExchange[],
+  exchanges: Iterable<RecordedExchange> | AsyncIterable<RecordedExchange>,
   target: ReplayTarget,
   options: ReplayOptions = {},
 ): Promise<ReplayResult> {
@@ -475,18 +647,47 @@ export async function replay(
   const speed = options.speed ?? 1;
   if (!(speed > 0)) throw new RangeError(`speed must be above 0, found ${speed}`);
   const original = options.timing === "original";
-  const { steps, codec: recordedCodec } = decodeSteps(exchanges, options.minor ?? 45);
-  plan(steps);
+  const keep = options.onExchange === undefined;
+  const kept: ReplayedExchange[] = [];
+  const next = exchangeSource(exchanges);
+  const decoder = new StepDecoder(options.minor ?? 45);
+  // the window: steps and results by index, from `firstUndone` up to `loaded`
+  const steps = new Map<number, Step>();
+  const results = new Map<number, ReplayedExchange>();
+  const issued = new Set<number>();
+  const done = new Set<number>();
+  const planner = new Planner((i) => steps.get(i));
+  let loaded = 0;
+  let exhausted = false;
+  let t0 = 0n;
+  const window = Math.max(64, concurrency * 8);
+  let peakWindow = 0;
+  /** Loads steps until `upTo` are loaded (or the source ends). */
+  const fill = async (upTo: number) => {
+    while (!exhausted && loaded < upTo) {
+      const ex = await next();
+      if (ex === undefined) {
+        exhausted = true;
+        break;
+      }
+      const s = decoder.decode(ex);
+      if (loaded === 0) t0 = ex.time;
+      steps.set(loaded, s);
+      planner.add(loaded, s);
+      loaded++;
+    }
+    if (steps.size > peakWindow) peakWindow = steps.size;
+  };
+  await fill(1);
+
   const ids = new IdentityMap();
   const plus = new PlusBinder();
-  let targetCodec: FuseCodecOptions = { minor: recordedCodec.minor, setxattrExt: false };
+  let targetCodec: FuseCodecOptions = { minor: decoder.codec.minor, setxattrExt: false };
   let targetFlags = 0n;
   let nextUnique = 2n;
   let extraForgets = 0;
-  const results: (ReplayedExchange | undefined)[] = new Array(steps.length);
-  const t0 = steps.length > 0 ? steps[0].ex.time : 0n;
   const start = nowNs();
-  const lateness: number[] = [];
+  const lateness = new LatenessStats();
 
   const sendForgets = async (nodeids: bigint[]) => {
     for (const n of nodeids) {
@@ -499,7 +700,8 @@ export async function replay(
     }
   };
 
-  if (steps.length === 0 || steps[0].req.op !== "INIT") {
+  const first = steps.get(0);
+  if (first === undefined || first.req.op !== "INIT") {
     const bytes = encodeRequest({
       op: "INIT",
       header: { unique: nextUnique++, nodeid: 0n },
@@ -517,10 +719,10 @@ export async function replay(
   }
 
   const run = async (i: number): Promise<void> => {
-    const s = steps[i];
+    const s = steps.get(i)!;
     const issuedNs = nowNs() - start;
     const recordedNs = Number(s.ex.time - t0);
-    if (original) lateness.push(issuedNs - recordedNs / speed);
+    if (original) lateness.add(issuedNs - recordedNs / speed);
     const base: ReplayedExchange = {
       seq: s.ex.seq,
       index: i,
@@ -535,12 +737,12 @@ export async function replay(
     const unique = nextUnique++;
     const init = translateRequest(s.req, ids, { unique });
     if (init === null) {
-      results[i] = {
+      results.set(i, {
         ...base,
         skipped: s.req.op === "INTERRUPT"
           ? "the interrupted request was not replayed"
           : "nothing to forget on the target",
-      };
+      });
       return;
     }
     ids.learnUnique(s.req.header.unique, unique);
@@ -552,7 +754,7 @@ export async function replay(
       bytes = encodeRequest(init, enc);
       sent = decodeRequest(bytes, enc);
     } catch (e) {
-      results[i] = { ...base, skipped: `cannot encode for the target: ${message(e)}` };
+      results.set(i, { ...base, skipped: `cannot encode for the target: ${message(e)}` });
       return;
     }
     const raw = await target.send(bytes);
@@ -579,40 +781,59 @@ export async function replay(
       });
       if (extra.length > 0) await sendForgets(extra);
     }
-    results[i] = { ...base, sent, targetReply, targetReplyError };
+    results.set(i, { ...base, sent, targetReply, targetReplyError });
   };
 
   // scheduler: issue in recorded order as dependencies, the window and the clock allow
-  const issued = new Uint8Array(steps.length);
-  const done = new Uint8Array(steps.length);
   let inFlight = 0;
   let firstUndone = 0;
   let firstUnissued = 0;
   let completed = 0;
-  let issuedCount = 0;
   let wake: (() => void) | null = null;
   let failure: unknown = undefined;
-  const window = Math.max(64, concurrency * 8);
   const ready = (i: number): boolean => {
-    const s = steps[i];
-    if (s.after !== undefined && !issued[s.after]) return false;
-    for (const d of s.deps) if (!done[d]) return false;
+    const s = steps.get(i)!;
+    if (s.after !== undefined && s.after >= firstUndone && !issued.has(s.after)) return false;
+    for (const d of s.deps) if (d >= firstUndone && !done.has(d)) return false;
     return true;
   };
-  while (completed < steps.length) {
+  /** Hands over (or keeps) the finished steps at the front of the window and drops them. */
+  const retire = () => {
+    while (done.has(firstUndone)) {
+      const i = firstUndone;
+      const r = results.get(i);
+      if (r !== undefined) {
+        if (keep) kept.push(r);
+        else options.onExchange!(r);
+      }
+      planner.drop(i, steps.get(i)!);
+      steps.delete(i);
+      results.delete(i);
+      done.delete(i);
+      issued.delete(i);
+      firstUndone++;
+    }
+  };
+  for (;;) {
     if (failure !== undefined) throw failure;
-    while (firstUndone < steps.length && done[firstUndone]) firstUndone++;
-    while (firstUnissued < steps.length && issued[firstUnissued]) firstUnissued++;
+    retire();
+    await fill(firstUndone + window + 1); // one past the window: a SETLKW needs its successor
+    if (exhausted && firstUndone >= loaded) break;
+    while (firstUnissued < loaded && (firstUnissued < firstUndone || issued.has(firstUnissued))) {
+      firstUnissued++;
+    }
     let launched = false;
     let waitMs = -1;
-    const end = Math.min(steps.length, firstUndone + window);
+    let firstDue = -1;
+    const end = Math.min(loaded, firstUndone + window);
     for (let i = firstUnissued; i < end && inFlight < concurrency; i++) {
-      if (issued[i]) continue;
+      if (issued.has(i)) continue;
       if (original) {
-        const due = Number(steps[i].ex.time - t0) / speed;
+        const due = Number(steps.get(i)!.ex.time - t0) / speed;
         const now = nowNs() - start;
         if (due > now) {
           waitMs = (due - now) / 1e6;
+          firstDue = i;
           break; // later requests are due later still
         }
       }
@@ -620,22 +841,21 @@ export async function replay(
         if (concurrency === 1) break; // strictly in order
         continue;
       }
-      issued[i] = 1;
-      issuedCount++;
+      issued.add(i);
       launched = true;
-      const detached = steps[i].detached;
+      const detached = steps.get(i)!.detached;
       if (!detached) inFlight++;
       run(i).then(
         () => {
-          done[i] = 1;
+          done.add(i);
           completed++;
           if (!detached) inFlight--;
-          options.onProgress?.(completed, steps.length);
+          options.onProgress?.(completed, exhausted ? loaded : Math.max(loaded, completed));
           wake?.();
         },
         (e) => {
           failure ??= e;
-          done[i] = 1;
+          done.add(i);
           completed++;
           if (!detached) inFlight--;
           wake?.();
@@ -643,39 +863,37 @@ export async function replay(
       );
       if (concurrency === 1 && !detached) break;
     }
-    if (completed >= steps.length) break;
-    if (!launched && issuedCount - completed === 0 && waitMs < 0) {
+    if (done.has(firstUndone)) continue;
+    if (!launched && issued.size - done.size === 0 && waitMs < 0) {
       throw new Error(`replay scheduler stalled at request ${firstUnissued}`);
     }
     if (launched && inFlight < concurrency && waitMs < 0) {
       await Promise.resolve();
       continue;
     }
+    if (waitMs >= 0 && waitMs <= SPIN_MS && !launched) {
+      // the next request is due within SPIN_MS: timers fire a millisecond or more late, so
+      // spin on the clock instead (bounded by SPIN_MS, so replies wait at most that long)
+      spinUntil(start + Number(steps.get(firstDue)!.ex.time - t0) / speed);
+      continue;
+    }
     const waiter = new Promise<void>((r) => (wake = r));
-    if (waitMs >= 0) await Promise.race([waiter, sleep(Math.max(0, waitMs))]);
+    if (waitMs >= 0) await Promise.race([waiter, sleep(Math.max(0, waitMs - SPIN_MS))]);
     else await waiter;
     wake = null;
   }
   if (failure !== undefined) throw failure;
   const durationNs = nowNs() - start;
-  let timing: TimingError | undefined;
-  if (original) {
-    const sorted = lateness.map((x) => Math.max(0, x)).sort((a, b) => a - b);
-    const sum = sorted.reduce((a, b) => a + b, 0);
-    timing = {
-      meanNs: sorted.length === 0 ? 0 : sum / sorted.length,
-      p99Ns: percentile(sorted, 99),
-      maxNs: sorted.length === 0 ? 0 : sorted[sorted.length - 1],
-    };
-  }
   return {
-    exchanges: results as ReplayedExchange[],
-    recordedMinor: recordedCodec.minor ?? 45,
+    exchanges: kept,
+    total: loaded,
+    recordedMinor: decoder.codec.minor ?? 45,
     targetMinor: targetCodec.minor ?? 45,
     targetFlags,
     durationNs,
-    timing,
+    timing: original ? lateness.result() : undefined,
     unmapped: { ...ids.unmapped },
     extraForgets,
+    held: { peakWindow, ...planner.sizes, nodes: ids.boundNodes },
   };
 }

@@ -47,54 +47,111 @@ async function sectionComment(path: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** Reads every FUSE exchange of a capture (pcapng, pcap or raw stream). */
-export async function loadCapture(path: string): Promise<LoadedCapture> {
+/** Requests held waiting for their reply before the oldest is handed on without one. */
+const MAX_PENDING = 4096;
+
+/** What {@linkcode streamCapture} counted, complete once its exchanges have been read. */
+export interface CaptureCounts {
+  /** Requests read. */
+  requests: number;
+  /** Requests without a reply (other than FORGET-like ones and INTERRUPT). */
+  unanswered: number;
+  /** Messages that did not decode. */
+  decodeErrors: number;
+  /** Where the capture is damaged, when it is. */
+  damage?: string;
+}
+
+/**
+ * Reads the FUSE exchanges of a capture as they come (pcapng, pcap or raw
+ * stream): each request is handed on, in capture order, once its reply has
+ * been read. It holds the requests still waiting for a reply, at most
+ * {@linkcode MAX_PENDING} of them: beyond that the oldest goes on without
+ * its reply (a request blocked that long, such as a SETLKW, is counted
+ * unanswered).
+ */
+export async function streamCapture(path: string): Promise<{
+  exchanges: AsyncIterable<RecordedExchange>;
+  snapshot?: SnapshotReference;
+  counts: CaptureCounts;
+}> {
   try {
     await Deno.stat(path);
   } catch {
     throw new UserError(`cannot read capture ${path}: no such file`);
   }
-  const byFrame = new Map<number, RecordedExchange>();
-  const order: RecordedExchange[] = [];
-  const events = readEvents(path, { onDamage: "stop" });
-  for await (const ev of events) {
-    const f = ev.fuse;
-    if (f === undefined || ev.error !== undefined) continue;
-    if (ev.kind === "fuse_request" && f.request !== undefined) {
-      const x: RecordedExchange = {
-        seq: ev.frame,
-        time: ev.time_ns,
-        request: ev.bytes.slice(),
-        reply: null,
-      };
-      byFrame.set(ev.frame, x);
-      order.push(x);
-    } else if (ev.kind === "fuse_reply" && f.request_frame !== undefined) {
-      const x = byFrame.get(f.request_frame);
-      if (x !== undefined && x.reply === null) {
-        x.reply = ev.bytes.slice();
-        x.replyTime = ev.time_ns;
-        byFrame.delete(f.request_frame);
+  const counts: CaptureCounts = { requests: 0, unanswered: 0, decodeErrors: 0 };
+  const opcodeOf = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getUint32(4, true);
+  const handOn = (x: RecordedExchange) => {
+    const op = opcodeOf(x.request);
+    if (x.reply === null && !opcodeHasNoReply(op) && op !== Opcode.INTERRUPT) counts.unanswered++;
+    return x;
+  };
+  async function* exchanges(): AsyncGenerator<RecordedExchange> {
+    const byFrame = new Map<number, RecordedExchange>();
+    const queue: RecordedExchange[] = [];
+    let head = 0;
+    const events = readEvents(path, { onDamage: "stop" });
+    for await (const ev of events) {
+      const f = ev.fuse;
+      if (f === undefined || ev.error !== undefined) continue;
+      if (ev.kind === "fuse_request" && f.request !== undefined) {
+        const x: RecordedExchange = {
+          seq: ev.frame,
+          time: ev.time_ns,
+          request: ev.bytes.slice(),
+          reply: null,
+        };
+        counts.requests++;
+        if (!opcodeHasNoReply(opcodeOf(x.request))) byFrame.set(ev.frame, x);
+        queue.push(x);
+      } else if (ev.kind === "fuse_reply" && f.request_frame !== undefined) {
+        const x = byFrame.get(f.request_frame);
+        if (x !== undefined && x.reply === null) {
+          x.reply = ev.bytes.slice();
+          x.replyTime = ev.time_ns;
+          byFrame.delete(f.request_frame);
+        }
+      }
+      while (
+        head < queue.length &&
+        (queue[head].reply !== null || !byFrame.has(queue[head].seq) ||
+          queue.length - head > MAX_PENDING)
+      ) {
+        byFrame.delete(queue[head].seq);
+        yield handOn(queue[head++]);
+      }
+      if (head > 1024 && head * 2 > queue.length) {
+        queue.splice(0, head);
+        head = 0;
       }
     }
+    for (; head < queue.length; head++) yield handOn(queue[head]);
+    counts.decodeErrors = events.summary.decodeErrors;
+    if (events.summary.damage) counts.damage = events.summary.damage.message;
   }
-  const s = events.summary;
+  return {
+    exchanges: exchanges(),
+    snapshot: parseSnapshotComment(await sectionComment(path)),
+    counts,
+  };
+}
+
+/** Reads every FUSE exchange of a capture (pcapng, pcap or raw stream) into memory. */
+export async function loadCapture(path: string): Promise<LoadedCapture> {
+  const { exchanges, snapshot, counts } = await streamCapture(path);
+  const order: RecordedExchange[] = [];
+  for await (const x of exchanges) order.push(x);
   if (order.length === 0) {
     throw new UserError(
-      `${path}: no FUSE requests found${s.damage ? ` (damaged: ${s.damage.message})` : ""}`,
+      `${path}: no FUSE requests found${counts.damage ? ` (damaged: ${counts.damage})` : ""}`,
     );
   }
-  const opcodeOf = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getUint32(4, true);
-  const unanswered =
-    order.filter((x) =>
-      x.reply === null && !opcodeHasNoReply(opcodeOf(x.request)) &&
-      opcodeOf(x.request) !== Opcode.INTERRUPT
-    ).length;
   return {
     exchanges: order,
-    snapshot: parseSnapshotComment(await sectionComment(path)),
-    unanswered,
-    decodeErrors: s.decodeErrors,
+    snapshot,
+    unanswered: counts.unanswered,
+    decodeErrors: counts.decodeErrors,
   };
 }
 

@@ -18,7 +18,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { UserError } from "../errors.ts";
 import { replay, type ReplayResult } from "../../engine/replayer.ts";
-import { diffExchanges } from "../../engine/differ.ts";
+import { createDiffer } from "../../engine/differ.ts";
 import { compareTreeStates, type TreeDifference, treeState } from "../../engine/tree_state.ts";
 import type { SnapshotReference } from "../../engine/recorder.ts";
 import {
@@ -30,7 +30,7 @@ import {
   type SnapshotDifference,
   verifySnapshot,
 } from "../../engine/snapshot.ts";
-import { loadCapture, openTarget } from "./_replay_io.ts";
+import { openTarget, streamCapture } from "./_replay_io.ts";
 import { equivalent, type ReportInput, reportJson, reportLines } from "./_diff_report.ts";
 
 /** The flags of `ringside replay`. */
@@ -163,7 +163,8 @@ export async function runReplay(
   if (flags.backendDir !== undefined && flags.target === undefined) {
     throw new UserError("--backend-dir goes with --target (with --dir, the directory is known)", 2);
   }
-  const loaded = await loadCapture(capture);
+  // the capture is read as the replay goes: it is never held whole in memory
+  const loaded = await streamCapture(capture);
   const stateDir = flags.dir ?? flags.backendDir;
   const notes: string[] = [];
   if (stateDir !== undefined) {
@@ -173,11 +174,12 @@ export async function runReplay(
       "initial state: not checked (give --backend-dir for the directory the back-end serves)",
     );
   }
-  if (loaded.unanswered > 0) notes.push(`the capture has ${loaded.unanswered} unanswered requests`);
   const open = await openTarget({ dir: flags.dir, target: flags.target });
+  const differ = createDiffer({ strict: flags.strict === true });
   let result: ReplayResult;
   try {
     result = await replay(loaded.exchanges, open.target, {
+      onExchange: (x) => differ.add(x),
       timing,
       speed,
       concurrency,
@@ -185,7 +187,20 @@ export async function runReplay(
   } finally {
     await open.close();
   }
-  const report = diffExchanges(result.exchanges, { strict: flags.strict === true });
+  const report = differ.finish();
+  if (result.total === 0) {
+    throw new UserError(
+      `${capture}: no FUSE requests found${
+        loaded.counts.damage ? ` (damaged: ${loaded.counts.damage})` : ""
+      }`,
+    );
+  }
+  if (loaded.counts.unanswered > 0) {
+    notes.push(`the capture has ${loaded.counts.unanswered} unanswered requests`);
+  }
+  if (loaded.counts.damage !== undefined) {
+    notes.push(`the capture is damaged: replayed up to the damage (${loaded.counts.damage})`);
+  }
   let final: TreeDifference[] | undefined;
   if (flags.expectFinal !== undefined) {
     if (stateDir === undefined) {
@@ -213,8 +228,7 @@ export async function runReplay(
       notes.push(`final state: compared with the recorded ${finalManifestPath(capture)}`);
     }
   }
-  const title =
-    `replay ${capture} → ${open.target.description}: ${loaded.exchanges.length} requests, ` +
+  const title = `replay ${capture} → ${open.target.description}: ${result.total} requests, ` +
     `FUSE 7.${result.recordedMinor} recorded, 7.${result.targetMinor} negotiated, ` +
     `${timing}${timing === "original" ? ` x${speed}` : ""}, concurrency ${concurrency}, ` +
     `${(result.durationNs / 1e6).toFixed(1)} ms`;

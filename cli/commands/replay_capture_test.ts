@@ -14,7 +14,12 @@ import { diffExchanges, pairRecordings, requestStreams } from "../../engine/diff
 import { finalManifestPath, readFinalManifest } from "../../engine/snapshot.ts";
 import { runReplay } from "./replay.ts";
 import { runDiff } from "./diff.ts";
-import { loadCapture } from "./_replay_io.ts";
+import { loadCapture, streamCapture } from "./_replay_io.ts";
+import { Recorder, RecordingServer } from "../../engine/recorder.ts";
+import { createPassthrough } from "../../engine/session.ts";
+import { FuseScriptClient } from "../../engine/scripted_session.ts";
+import { engineTarget, replay } from "../../engine/replayer.ts";
+import { createDiffer } from "../../engine/differ.ts";
 
 const CAPTURES = new URL("../../testdata/captures", import.meta.url).pathname;
 const TREE = new URL("../../testdata/demo-tree", import.meta.url).pathname;
@@ -228,3 +233,82 @@ peerTest(
     }
   },
 );
+
+/** Records `cycles` × (CREATE, WRITE, RELEASE, GETATTR, UNLINK, FORGET) of distinct files. */
+async function recordCycles(dir: string, capture: string, cycles: number): Promise<void> {
+  const recorder = Recorder.open(capture, { writerThread: false });
+  const server = new RecordingServer(createPassthrough(dir), recorder, { channel: "test" });
+  const c = new FuseScriptClient((b) => Promise.resolve(server.handle(b)));
+  await c.init();
+  const data = new Uint8Array(4096).fill(7);
+  for (let i = 0; i < cycles; i++) {
+    const name = `f${i}`;
+    const r = await c.call("CREATE", 1n, {
+      flags: 0o101,
+      mode: 0o100644,
+      umask: 0,
+      open_flags: 0,
+      name,
+    });
+    const node = r.body!.entry.nodeid;
+    const fh = r.body!.open.fh;
+    await c.call("WRITE", node, {
+      fh,
+      offset: 0n,
+      size: data.length,
+      write_flags: 0,
+      lock_owner: 0n,
+      flags: 0,
+      padding: 0,
+      data,
+    });
+    await c.call("RELEASE", node, { fh, flags: 0, release_flags: 0, lock_owner: 0n });
+    await c.call("GETATTR", node, { getattr_flags: 0, dummy: 0, fh: 0n });
+    await c.call("UNLINK", 1n, { name });
+    await c.call("FORGET", node, { nlookup: 1n });
+  }
+  await server.close();
+}
+
+Deno.test("replay streams: what it holds does not grow with the capture (2,000 and 12,000 requests)", async () => {
+  const work = await Deno.makeTempDir({ prefix: "ringside-replay-stream-" });
+  try {
+    const held = [];
+    for (const cycles of [2000 / 6, 12000 / 6].map(Math.ceil)) {
+      const rec = `${work}/rec-${cycles}`;
+      await Deno.mkdir(rec);
+      const capture = `${work}/c-${cycles}.pcapng`;
+      await recordCycles(rec, capture, cycles);
+      const target = `${work}/target-${cycles}`;
+      await Deno.mkdir(target);
+      const { exchanges } = await streamCapture(capture);
+      const differ = createDiffer();
+      let handed = 0;
+      const result = await replay(exchanges, engineTarget(createPassthrough(target)), {
+        onExchange: (x) => {
+          handed++;
+          differ.add(x);
+        },
+      });
+      const report = differ.finish();
+      assert.equal(result.total, 1 + cycles * 6);
+      assert.equal(handed, result.total);
+      assert.deepEqual(result.exchanges, [], "nothing kept when handed over");
+      assert.deepEqual(report.divergences, []);
+      assert.equal(report.missing, 0);
+      held.push(result.held);
+    }
+    // the window is bounded by the scheduler (64 + its look-ahead); the tables hold what the
+    // recording still held at its end: nothing, every file was unlinked and forgotten
+    for (const h of held) {
+      assert.ok(h.peakWindow <= 66, JSON.stringify(h));
+      assert.ok(h.resources <= 66 * 4, JSON.stringify(h));
+      assert.ok(h.uniques <= 66, JSON.stringify(h));
+      assert.equal(h.names, 0, JSON.stringify(h));
+      assert.equal(h.nodes, 0, JSON.stringify(h));
+    }
+    assert.equal(held[0].peakWindow, held[1].peakWindow);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});

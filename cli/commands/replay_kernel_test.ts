@@ -12,6 +12,8 @@ import { mountDevFuse, passthroughSpec } from "../../transports/mod.ts";
 import { recordingServerSpec } from "../../engine/recorder.ts";
 import { compareTreeStates, copyTree, treeState } from "../../engine/tree_state.ts";
 import { runReplay } from "./replay.ts";
+import { loadCapture } from "./_replay_io.ts";
+import { decodeRecorded } from "../../engine/replayer.ts";
 
 const TREE = new URL("../../testdata/demo-tree", import.meta.url).pathname;
 
@@ -41,6 +43,9 @@ async function recordKernelSession(work: string): Promise<void> {
   const spec = recordingServerSpec(passthroughSpec(`${work}/recorded`, { xattr: true }), {
     path: `${work}/kernel.pcapng`,
     channel: "/dev/fuse",
+    // written in the reader Worker itself: this test is about replay, not the writer thread
+    // (replay_capture_test records through the real `ringside mount --record`)
+    writerThread: false,
   });
   const m = await mountDevFuse(`${work}/mnt`, spec, { log: () => {} });
   try {
@@ -72,7 +77,9 @@ peerTest(
       assert.deepEqual(fresh.input.report.missingList, []);
       assert.deepEqual(fresh.input.final, []);
       assert.ok(fresh.input.report.total > 50, `${fresh.input.report.total} requests`);
-      const ops = new Set(fresh.result.exchanges.map((x) => x.recorded.op));
+      const recorded = decodeRecorded((await loadCapture(capture)).exchanges);
+      assert.equal(recorded.length, fresh.result.total);
+      const ops = new Set(recorded.map((x) => x.req.op));
       for (
         const op of [
           "CREATE",
