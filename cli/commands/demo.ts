@@ -1,8 +1,12 @@
 /**
- * `ringside demo`: the guided tour on a built-in default. For now: a short
- * scripted FUSE session (INIT, LOOKUP, GETATTR, OPEN, READ, RELEASE, a failed
- * LOOKUP, READDIRPLUS, an interrupted READ, FORGET) encoded with the codec,
- * paired by the stream decoder and printed one line per message.
+ * `ringside demo`: the guided tour on a built-in default: a scripted guest
+ * session through real split rings into the engine, recorded with its
+ * snapshot and final state, replayed, refused on a changed tree, forced,
+ * and diffed against a second recording ({@linkcode runTour}).
+ * `--decode-only` shows a short scripted FUSE session (INIT, LOOKUP,
+ * GETATTR, OPEN, READ, RELEASE, a failed LOOKUP, READDIRPLUS, an interrupted
+ * READ, FORGET) encoded with the codec, paired by the stream decoder and
+ * printed one line per message.
  *
  * @module
  */
@@ -12,10 +16,15 @@ import { createPassthrough } from "../../engine/session.ts";
 import type { FuseServer } from "../../engine/types.ts";
 import { Recorder, RecordingServer } from "../../engine/recorder.ts";
 import { FuseScriptClient, runScriptedSession } from "../../engine/scripted_session.ts";
-import { engineTarget, replay } from "../../engine/replayer.ts";
-import { diffExchanges } from "../../engine/differ.ts";
-import { compareTreeStates, copyTree, treeState } from "../../engine/tree_state.ts";
-import { loadCapture } from "./_replay_io.ts";
+import { copyTree } from "../../engine/tree_state.ts";
+import {
+  finalManifestPath,
+  snapshotForCapture,
+  writeFinalManifest,
+} from "../../engine/snapshot.ts";
+import { UserError } from "../errors.ts";
+import { runReplay } from "./replay.ts";
+import { runDiff } from "./diff.ts";
 import { reportLines } from "./_diff_report.ts";
 import {
   encodeErrorReply,
@@ -290,11 +299,14 @@ export function ringSender(server: FuseServer): {
 }
 
 /**
- * The whole story on the built-in tree: serve a copy of testdata/demo-tree,
- * drive a scripted guest session through split rings into the engine while
- * recording it, replay the capture against a fresh copy (zero divergences),
- * then against a copy with one file changed (the divergences that change
- * explains). Returns the output lines.
+ * The whole story on the built-in tree: serve a copy of testdata/demo-tree
+ * (its snapshot taken first), drive a scripted guest session through split
+ * rings into the engine while recording it (the final state written beside
+ * the capture at the end), replay the capture into an empty directory (the
+ * snapshot restored, the recorded final state compared: zero divergences),
+ * try a directory with one file changed (refused), force it (the
+ * divergences that change explains), and diff the capture with a second
+ * recording made on the changed tree. Returns the output lines.
  */
 export async function runTour(
   options: TourOptions = {},
@@ -302,57 +314,83 @@ export async function runTour(
   const work = options.workDir ?? await Deno.makeTempDir({ prefix: "ringside-demo-" });
   const lines: string[] = [];
   const say = (l = "") => lines.push(l);
+  const indent = (ls: string[]) => ls.forEach((l) => say(`   ${l}`));
   const divergences: number[] = [];
+  /** Serves `dir`, runs the scripted session through split rings, records it with a snapshot. */
+  const record = async (dir: string, capture: string) => {
+    const snapshot = await snapshotForCapture(dir, capture);
+    const recorder = Recorder.open(capture, { snapshot });
+    const server = new RecordingServer(createPassthrough(dir), recorder, { channel: "vq1" });
+    const ring = ringSender(server);
+    const script = await runScriptedSession(new FuseScriptClient(ring.send));
+    await server.close();
+    await writeFinalManifest(dir, capture);
+    return { script, chains: ring.chains() };
+  };
   try {
     const served = `${work}/served`;
     const capture = `${work}/session.pcapng`;
     await copyTree(DEMO_TREE, served);
     say("ringside demo: record a guest session, replay it, diff it");
+    say(`(working in ${work}; paths below are relative to it)`);
     say();
     say(
-      `1. serve a copy of testdata/demo-tree; a scripted guest drives FUSE requests through split rings`,
+      "1. serve a copy of testdata/demo-tree; a scripted guest drives FUSE requests through split rings",
     );
-    const recorder = Recorder.open(capture);
-    const server = new RecordingServer(createPassthrough(served), recorder, { channel: "vq1" });
-    const ring = ringSender(server);
-    const script = await runScriptedSession(new FuseScriptClient(ring.send));
-    await server.close();
+    const { script, chains } = await record(served, capture);
     for (const step of script.steps) say(`     guest$ ${step}`);
+    say(`   ${script.requests} requests in ${chains} descriptor chains, recorded to ${capture}`);
+    say(`   before: the tree's snapshot in ${capture}.snapshot/ (named in the capture's header)`);
     say(
-      `   ${script.requests} requests in ${ring.chains()} descriptor chains, recorded to ${capture}`,
+      `   after:  its final state (hashes, modes, links, xattrs) in ${finalManifestPath(capture)}`,
     );
     say();
-    const loaded = await loadCapture(capture);
-    const replayInto = async (label: string, dir: string) => {
-      const result = await replay(loaded.exchanges, engineTarget(createPassthrough(dir)));
-      const report = diffExchanges(result.exchanges);
-      const final = compareTreeStates(await treeState(served), await treeState(dir));
-      divergences.push(report.divergences.length);
-      const lines = reportLines({ title: label, report, final }, { maxDivergences: 6 });
-      for (const l of lines) say(`   ${l}`);
-    };
     const fresh = `${work}/fresh`;
-    await copyTree(DEMO_TREE, fresh);
-    say("2. replay the capture against a fresh copy of the tree");
-    await replayInto(`replay → fresh copy (${loaded.exchanges.length} requests)`, fresh);
+    say(`2. ringside replay session.pcapng --dir fresh   (fresh does not exist yet)`);
+    const first = await runReplay(capture, { dir: fresh });
+    divergences.push(first.input.report.divergences.length);
+    indent(reportLines(first.input, { maxDivergences: 6 }));
     say();
     const changed = `${work}/changed`;
     await copyTree(DEMO_TREE, changed);
     await Deno.writeTextFile(`${changed}/src/main.c`, "int main(void) { return 42; }\n");
-    say("3. change src/main.c in another copy and replay again: replay finds exactly that");
-    await replayInto("replay → copy with src/main.c changed", changed);
+    say(
+      "3. the same against a copy with src/main.c changed: refused, the tree is not the snapshot",
+    );
+    try {
+      await runReplay(capture, { dir: changed });
+      say("   (not refused)");
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      say(`   ringside: ${e.message}`);
+    }
+    say("   with --force it replays, and finds exactly what the change explains:");
+    const forced = await runReplay(capture, { dir: changed, force: true });
+    divergences.push(forced.input.report.divergences.length);
+    indent(reportLines(forced.input, { maxDivergences: 6 }));
+    say();
+    const second = `${work}/second.pcapng`;
+    const changedServed = `${work}/changed-served`;
+    await copyTree(DEMO_TREE, changedServed);
+    await Deno.writeTextFile(`${changedServed}/src/main.c`, "int main(void) { return 42; }\n");
+    await record(changedServed, second);
+    say("4. record the session again on the changed tree, and diff the two captures");
+    say("   ringside diff session.pcapng second.pcapng");
+    const d = await runDiff(capture, second, {});
+    divergences.push(d.report.divergences.length);
+    indent(reportLines(d, { maxDivergences: 6 }));
     say();
     say(
       options.keep
-        ? `kept ${work}: ringside decode ${capture}; ringside replay ${capture} --dir DIR`
-        : "ringside demo --keep keeps the capture to decode and replay yourself",
+        ? `kept ${work}/: ringside decode ${capture}; ringside replay ${capture} --dir NEW_DIR`
+        : "ringside demo --keep keeps the captures to decode, replay and diff yourself",
     );
   } finally {
     if (!options.keep && options.workDir === undefined) {
       await Deno.remove(work, { recursive: true });
     }
   }
-  return { lines, divergences };
+  return { lines: lines.map((l, i) => (i === 1 ? l : l.replaceAll(`${work}/`, ""))), divergences };
 }
 
 /** Registers `demo` on `program`. */

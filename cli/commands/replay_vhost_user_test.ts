@@ -47,21 +47,35 @@ function startBackend(kind: "virtiofsd" | "ringside", socket: string, dir: strin
   return cmd.spawn();
 }
 
-async function replayThrough(kind: "virtiofsd" | "ringside", xattr: boolean, concurrency: number) {
+async function replayThrough(
+  kind: "virtiofsd" | "ringside",
+  xattr: boolean,
+  concurrency: number,
+  restore: boolean,
+) {
   const work = await Deno.makeTempDir({ prefix: `ringside-replay-${kind}-` });
   const child = { p: undefined as Deno.ChildProcess | undefined };
   try {
-    await runTour({ workDir: work, keep: true }); // records session.pcapng, served/ is the recorded end state
+    // records session.pcapng with its snapshot and final state
+    await runTour({ workDir: work, keep: true });
     const dir = `${work}/target`;
-    await copyTree(TREE, dir);
+    if (restore) await Deno.mkdir(dir); // empty: --backend-dir restores the snapshot into it
+    else await copyTree(TREE, dir); // the snapshot's tree already: --backend-dir verifies it
     const socket = `${work}/fs.sock`;
     child.p = startBackend(kind, socket, dir, xattr);
     const { input } = await runReplay(`${work}/session.pcapng`, {
       target: `vhost-user:${socket}`,
       backendDir: dir,
-      expectFinal: `${work}/served`,
       concurrency: String(concurrency),
     });
+    assert.match(
+      input.notes!.join("\n"),
+      restore ? /restored snapshot .* into .*target/ : /target matches snapshot/,
+    );
+    assert.match(
+      input.notes!.join("\n"),
+      /compared with the recorded .*session\.pcapng\.final\.json/,
+    );
     return input;
   } finally {
     try {
@@ -88,7 +102,7 @@ for (const kind of ["virtiofsd", "ringside"] as const) {
       needs: ["virtiofsd"],
     },
     async () => {
-      const input = await replayThrough(kind, false, 1);
+      const input = await replayThrough(kind, false, 1, false);
       const seen = input.report.divergences.map((d) =>
         `${d.op} ${d.args} ${d.field} ${d.expected}→${d.actual}`
       );
@@ -105,12 +119,12 @@ for (const kind of ["virtiofsd", "ringside"] as const) {
   );
 
   peerTest(
-    `replay through the front-end into ${kind} with xattrs on, 4 in flight: zero divergences`,
+    `replay through the front-end into ${kind} with xattrs on, 4 in flight, snapshot restored by --backend-dir: zero divergences`,
     {
       needs: ["virtiofsd"],
     },
     async () => {
-      const input = await replayThrough(kind, true, 4);
+      const input = await replayThrough(kind, true, 4, true);
       assert.deepEqual(input.report.divergences, []);
       assert.equal(input.report.missing, 0);
       assert.deepEqual(input.final, []);
