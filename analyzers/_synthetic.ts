@@ -167,7 +167,13 @@ export async function writeSyntheticCapture(
         }, { minor: MINOR });
         const entries = [0, 1, 2].map((k) => ({
           entry_out: entry(node + BigInt(k)),
-          dirent: { ino: node + BigInt(k), off: BigInt(k + 1), namelen: 2, type: 8, name: `e${k}` },
+          dirent: {
+            ino: node + BigInt(k),
+            off: BigInt(k + 1),
+            namelen: String(i % 5000 + k).length + 1,
+            type: 8,
+            name: `f${i % 5000 + k}`,
+          },
         }));
         rep = encodeReply({ op: "READDIRPLUS", header: { unique: u }, body: { entries } }, {
           minor: MINOR,

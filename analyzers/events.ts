@@ -592,7 +592,8 @@ async function* chunksOf(
         let n = 0;
         // fill the chunk (reads may return less)
         while (n < chunkBytes) {
-          const r = await file.read(buf.subarray(n));
+          // a synchronous read: no hop through the I/O thread pool per chunk
+          const r = file.readSync(buf.subarray(n));
           if (r === null) break;
           n += r;
         }

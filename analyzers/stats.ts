@@ -32,6 +32,7 @@ import {
 } from "../codecs/fuse/mod.ts";
 import type { FuseName, FuseReply, FuseRequest } from "../codecs/fuse/mod.ts";
 import type { CaptureEvent, EventSummary } from "./events.ts";
+import { bigOf, type Key, keyOf, le32, nameAt, u64Key, u64Number } from "./_wire.ts";
 import {
   BoundedMap,
   type HistogramBucket,
@@ -77,6 +78,8 @@ export interface OpcodeStats {
 
 /** A file (inode) in a top list. */
 export interface TopFile {
+  /** The FUSE session it belongs to (see `CaptureEvent.session`; node ids are per session). */
+  session: number;
   /** Node id, decimal. */
   nodeid: string;
   /** Path rebuilt from entry replies (`/src/main.c`), or `<node N>` parts where unknown. */
@@ -89,6 +92,8 @@ export interface TopFile {
 
 /** A request that never got a reply. */
 export interface UnansweredStat {
+  /** The FUSE session it belongs to (see `CaptureEvent.session`; node ids are per session). */
+  session: number;
   /** Its frame. */
   frame: number;
   /** Opcode name. */
@@ -107,6 +112,8 @@ export interface UnansweredStat {
 
 /** An inode the guest still holds at the end (looked up more than forgotten). */
 export interface HeldNode {
+  /** The FUSE session it belongs to (see `CaptureEvent.session`; node ids are per session). */
+  session: number;
   /** Node id, decimal. */
   nodeid: string;
   /** Its path, when known. */
@@ -117,6 +124,8 @@ export interface HeldNode {
 
 /** An open handle never released. */
 export interface OpenHandle {
+  /** The FUSE session it belongs to (see `CaptureEvent.session`; node ids are per session). */
+  session: number;
   /** File handle, decimal. */
   fh: string;
   /** `file` (OPEN, CREATE) or `dir` (OPENDIR). */
@@ -161,6 +170,8 @@ export interface StatsReport {
   capture: {
     /** Events (frames) read. */
     frames: number;
+    /** FUSE sessions seen (more than one: two guests one after another, two mounts). */
+    sessions: number;
     /** Time of the first and last event, ns since the epoch, decimal (absent without timestamps). */
     start_ns?: string;
     /** Time of the last event. */
@@ -169,7 +180,7 @@ export interface StatsReport {
     duration_s: number;
     /** Frames per channel. */
     channels: Record<string, number>;
-    /** Events whose message did not decode. */
+    /** Events whose message did not decode, from the read's summary (0 without one; with `bodies: "lazy"`, of the messages looked into). */
     decode_errors: number;
     /** Damage that ended the read early, as a sentence. */
     damage?: string;
@@ -236,23 +247,79 @@ interface InFlight {
   time: number;
   opcode: number;
   op: string;
-  nodeid: bigint;
+  session: number;
+  unique: Key;
+  nodeid: Key;
   queue: string;
-  /** Entry-creating requests: the new name (LINK: the new name; RENAME is not followed). */
+  /** Entry-creating requests, UNLINK, RMDIR, RENAME(2): the name in the parent. */
   name?: string;
+  /** RENAME(2): where the entry goes. */
+  newdir?: Key;
+  newname?: string;
+  /** RENAME2 flags. */
+  flags?: number;
 }
 
 interface NodeInfo {
-  parent: bigint;
+  parent: Key;
   name: string;
   nlookup: number;
 }
 
 interface Handle {
-  kind: "file" | "dir";
-  nodeid: bigint;
+  nodeid: Key;
   frame: number;
   refs: number;
+}
+
+/** What one FUSE session knows: its inodes (with a name index for renames) and handles. */
+class SessionState {
+  nodes: BoundedMap<Key, NodeInfo>;
+  /** parent → name → node id, for the entries the nodes table holds. */
+  children = new Map<Key, Map<string, Key>>();
+  files: BoundedMap<Key, Handle>;
+  dirs: BoundedMap<Key, Handle>;
+
+  constructor(maxNodes: number, maxHandles: number) {
+    this.nodes = new BoundedMap(maxNodes);
+    this.files = new BoundedMap(maxHandles);
+    this.dirs = new BoundedMap(maxHandles);
+    this.nodes.set(1, { parent: 0, name: "", nlookup: 0 });
+  }
+
+  child(parent: Key, name: string): Key | undefined {
+    return this.children.get(parent)?.get(name);
+  }
+
+  /** Names node `id` as `name` in `parent` (dropping its former name from the index). */
+  place(id: Key, node: NodeInfo, parent: Key, name: string): void {
+    const old = this.children.get(node.parent);
+    if (old !== undefined && old.get(node.name) === id) {
+      old.delete(node.name);
+      if (old.size === 0) this.children.delete(node.parent);
+    }
+    node.parent = parent;
+    node.name = name;
+    let dir = this.children.get(parent);
+    if (dir === undefined) {
+      dir = new Map();
+      this.children.set(parent, dir);
+    }
+    dir.set(name, id);
+  }
+
+  /** The entry `name` in `parent` is gone (UNLINK, RMDIR, replaced by a RENAME). */
+  remove(parent: Key, name: string): void {
+    const dir = this.children.get(parent);
+    const id = dir?.get(name);
+    if (id === undefined) return;
+    dir!.delete(name);
+    if (dir!.size === 0) this.children.delete(parent);
+    const node = this.nodes.get(id);
+    if (node !== undefined && node.parent === parent && node.name === name) {
+      node.name = `${name} (deleted)`;
+    }
+  }
 }
 
 const ENTRY_OPS = new Set<number>([
@@ -291,36 +358,36 @@ export function queueLabel(ev: CaptureEvent): string {
   return VQ_LABELS[q] ??= `vq${q}`;
 }
 
-/** Entry (nodeid) a successful reply hands out, or undefined. */
-function replyEntryNode(reply: FuseReply): bigint | undefined {
-  if (reply.body === null) return undefined;
-  switch (reply.op) {
-    case "LOOKUP":
-    case "MKNOD":
-    case "MKDIR":
-    case "SYMLINK":
-    case "LINK":
-      return reply.body.nodeid;
-    case "CREATE":
-    case "TMPFILE":
-      return reply.body.entry.nodeid;
-    default:
-      return undefined;
-  }
+/** A node's key in the top lists: its node id in session 0, `session:nodeid` in later ones. */
+function topKey(session: number, nodeid: Key): Key | string {
+  return session === 0 ? nodeid : `${session}:${nodeid}`;
 }
+
+function splitTopKey(k: Key | string): [number, Key] {
+  if (typeof k !== "string") return [0, k];
+  const i = k.indexOf(":");
+  return [Number(k.slice(0, i)), keyOf(BigInt(k.slice(i + 1)))];
+}
+
+/** RENAME2 flag: swap the two entries (include/uapi/linux/fs.h RENAME_EXCHANGE). */
+const RENAME_EXCHANGE = 2;
 
 /**
  * Folds capture events into a {@linkcode StatsReport}: call
  * {@linkcode StatsAnalyzer.push} for every event in order, then
- * {@linkcode StatsAnalyzer.finish}.
+ * {@linkcode StatsAnalyzer.finish}. It reads message fields in place and
+ * decodes a body only where it needs one (INIT, BATCH_FORGET, the names of
+ * MKNOD and the like, RENAME), so it is fastest over events read with
+ * `bodies: "lazy"`.
  */
 export class StatsAnalyzer {
   #top: number;
   #frames = 0;
-  #first: bigint | undefined;
-  #last: bigint | undefined;
-  #channels = new Map<string, number>();
-  #decodeErrors = 0;
+  #first: CaptureEvent | undefined;
+  #last: CaptureEvent | undefined;
+  #channels = new Map<string, number[]>();
+  #lastChannel: string | undefined;
+  #channelCount: number[] = [0];
   #minor: number | undefined;
   #requests = 0;
   #replies = 0;
@@ -329,7 +396,9 @@ export class StatsAnalyzer {
   #bytesRead = 0;
   #bytesWritten = 0;
   #vhost = 0;
-  #ring = new Map<string, number>();
+  #kicks = 0;
+  #calls = 0;
+  #chains = 0;
   #ops = new Map<number, {
     op: string;
     requests: number;
@@ -346,17 +415,19 @@ export class StatsAnalyzer {
   #writeColumn: SeriesColumn;
   #all = new LogHistogram();
   #series: TimeSeries;
-  #inflight: BoundedMap<bigint, InFlight>;
+  /** Requests waiting for a reply, by request frame (events pair them per session). */
+  #inflight: BoundedMap<number, InFlight>;
   #depth = new Map<string, number>();
-  #nodes: BoundedMap<bigint, NodeInfo>;
+  #sessions: SessionState[] = [];
+  #maxNodes: number;
+  #maxHandles: number;
   #lookups = 0;
   #forgets = 0;
   #unknownForgets = 0;
-  #handles: BoundedMap<string, Handle>;
   #opened = 0;
   #released = 0;
-  #byOps: SpaceSaving<bigint>;
-  #byBytes: SpaceSaving<bigint>;
+  #byOps: SpaceSaving<Key | string>;
+  #byBytes: SpaceSaving<Key | string>;
   #init: InitStats | undefined;
   #initOffered = 0n;
 
@@ -365,15 +436,24 @@ export class StatsAnalyzer {
     this.#top = options.top ?? 20;
     this.#series = new TimeSeries({ maxBuckets: options.maxBuckets ?? 512 });
     this.#inflight = new BoundedMap(options.maxInFlight ?? 65536);
-    this.#nodes = new BoundedMap(options.maxNodes ?? 262144);
-    this.#handles = new BoundedMap(options.maxHandles ?? 65536);
-    this.#byOps = new SpaceSaving(Math.max(64, this.#top * 8));
-    this.#byBytes = new SpaceSaving(Math.max(64, this.#top * 8));
-    this.#nodes.set(1n, { parent: 0n, name: "", nlookup: 0 });
+    this.#maxNodes = options.maxNodes ?? 262144;
+    this.#maxHandles = options.maxHandles ?? 65536;
+    // thousands of files fit exactly; beyond, the sketch keeps the heavy ones
+    this.#byOps = new SpaceSaving(Math.max(4096, this.#top * 64));
+    this.#byBytes = new SpaceSaving(Math.max(4096, this.#top * 64));
     this.#opsColumn = this.#series.column("ops");
     this.#errorsColumn = this.#series.column("errors");
     this.#readColumn = this.#series.column("read_bytes");
     this.#writeColumn = this.#series.column("write_bytes");
+  }
+
+  #session(n: number): SessionState {
+    let s = this.#sessions[n];
+    if (s === undefined) {
+      s = new SessionState(this.#maxNodes, this.#maxHandles);
+      this.#sessions[n] = s;
+    }
+    return s;
   }
 
   #depthColumn(queue: string): SeriesColumn {
@@ -388,12 +468,20 @@ export class StatsAnalyzer {
   /** Takes one event (in capture order). */
   push(ev: CaptureEvent): void {
     this.#frames++;
-    const tsBig = ev.time_ns;
-    if (this.#first === undefined || tsBig < this.#first) this.#first = tsBig;
-    if (this.#last === undefined || tsBig > this.#last) this.#last = tsBig;
-    const ts = Number(tsBig);
-    this.#channels.set(ev.channel, (this.#channels.get(ev.channel) ?? 0) + 1);
-    if (ev.error !== undefined) this.#decodeErrors++;
+    const ts = ev.time;
+    if (this.#first === undefined || ts < this.#first.time) this.#first = ev;
+    if (this.#last === undefined || ts >= this.#last.time) this.#last = ev;
+    const ch = ev.channel;
+    if (ch !== this.#lastChannel) {
+      this.#lastChannel = ch;
+      let c = this.#channels.get(ch);
+      if (c === undefined) {
+        c = [0];
+        this.#channels.set(ch, c);
+      }
+      this.#channelCount = c;
+    }
+    this.#channelCount[0]++;
     if (ev.fuse_minor !== undefined) this.#minor = ev.fuse_minor;
     switch (ev.kind) {
       case "fuse_request":
@@ -411,8 +499,15 @@ export class StatsAnalyzer {
       case "vhost_user_back_to_front":
         this.#vhost++;
         break;
-      default:
-        this.#ring.set(ev.kind, (this.#ring.get(ev.kind) ?? 0) + 1);
+      case "ring_kick":
+        this.#kicks++;
+        break;
+      case "ring_call":
+        this.#calls++;
+        break;
+      case "ring_chain":
+        this.#chains++;
+        break;
     }
   }
 
@@ -436,51 +531,102 @@ export class StatsAnalyzer {
   #request(ev: CaptureEvent, ts: number): void {
     const f = ev.fuse!;
     this.#requests++;
-    const s = this.#opStats(f.opcode, f.op);
+    const opcode = f.opcode;
+    const s = this.#opStats(opcode, f.op);
     s.requests++;
     const bucket = this.#series.bucket(ts);
     this.#series.addAt(this.#opsColumn, bucket, 1);
     this.#series.addAt(s.column, bucket, 1);
-    const nodeid = f.nodeid ?? 0n;
-    if (nodeid !== 0n) this.#byOps.add(nodeid);
-    const req = f.request;
-    if (req !== undefined) {
-      if (req.op === "FORGET") this.#forget(nodeid, req.body.nlookup);
-      else if (req.op === "BATCH_FORGET") {
-        for (const one of req.body.forgets) this.#forget(one.nodeid, one.nlookup);
-      } else if (req.op === "RELEASE" || req.op === "RELEASEDIR") {
-        const key = `${req.op === "RELEASE" ? "f" : "d"}:${req.body.fh}`;
-        const h = this.#handles.get(key);
-        if (h !== undefined && --h.refs <= 0) this.#handles.delete(key);
-        this.#released++;
-      } else if (req.op === "INIT") {
-        const b = req.body;
-        const ext = (b.flags & Number(InitFlag.INIT_EXT)) !== 0;
-        this.#initOffered = initFlagsWord(b.flags, ext ? b.flags2 : 0);
-        this.#init = {
-          frame: ev.frame,
-          kernel: `${b.major}.${b.minor}`,
-          offered: initFlagNames(this.#initOffered),
-          accepted: [],
-          agreed: [],
-          declined: [],
-          unsolicited: [],
-          limits: { max_readahead: b.max_readahead },
-        };
+    const nodeid = f.nodeidKey ?? 0;
+    const session = ev.session;
+    if (nodeid !== 0) this.#byOps.add(topKey(session, nodeid));
+    let name: string | undefined;
+    let b: Uint8Array;
+    switch (opcode) {
+      case Opcode.FORGET: // fuse_forget_in { u64 nlookup }
+        b = ev.bytes;
+        if (b.length >= 48) this.#forget(session, nodeid, u64Number(b, 40));
+        return;
+      case Opcode.BATCH_FORGET: {
+        const req = f.request;
+        if (req?.op === "BATCH_FORGET") {
+          for (const one of req.body.forgets) {
+            this.#forget(session, keyOf(one.nodeid), Number(one.nlookup));
+          }
+        }
+        return;
       }
+      case Opcode.RELEASE:
+      case Opcode.RELEASEDIR: { // fuse_release_in { u64 fh; ... }
+        b = ev.bytes;
+        if (b.length >= 48) {
+          const st = this.#session(session);
+          const table = opcode === Opcode.RELEASE ? st.files : st.dirs;
+          const fh = u64Key(b, 40);
+          const h = table.get(fh);
+          if (h !== undefined && --h.refs <= 0) table.delete(fh);
+          this.#released++;
+        }
+        break;
+      }
+      case Opcode.LOOKUP: // the name alone
+        b = ev.bytes;
+        name = nameAt(b, 40, b.length);
+        break;
+      case Opcode.UNLINK:
+      case Opcode.RMDIR:
+        b = ev.bytes;
+        name = nameAt(b, 40, b.length);
+        break;
+      case Opcode.INIT: {
+        const req = f.request;
+        if (req?.op === "INIT") {
+          const body = req.body;
+          const ext = (body.flags & Number(InitFlag.INIT_EXT)) !== 0;
+          this.#initOffered = initFlagsWord(body.flags, ext ? body.flags2 : 0);
+          this.#init = {
+            frame: ev.frame,
+            kernel: `${body.major}.${body.minor}`,
+            offered: initFlagNames(this.#initOffered),
+            accepted: [],
+            agreed: [],
+            declined: [],
+            unsolicited: [],
+            limits: { max_readahead: body.max_readahead },
+          };
+        }
+        break;
+      }
+      default:
+        if (ENTRY_OPS.has(opcode)) {
+          const req = f.request;
+          if (req !== undefined) name = entryName(req);
+        }
     }
-    if (opcodeHasNoReply(f.opcode) || f.unique === 0n) return;
+    if (opcodeHasNoReply(opcode) || f.uniqueKey === 0) return;
     const queue = queueLabel(ev);
     const before = this.#inflight.overflow;
-    this.#inflight.set(f.unique, {
+    const x: InFlight = {
       frame: ev.frame,
       time: ts,
-      opcode: f.opcode,
+      opcode,
       op: f.op,
+      session,
+      unique: f.uniqueKey,
       nodeid,
       queue,
-      name: req !== undefined && ENTRY_OPS.has(f.opcode) ? entryName(req) : undefined,
-    });
+      name,
+    };
+    if (opcode === Opcode.RENAME || opcode === Opcode.RENAME2) {
+      const req = f.request;
+      if (req?.op === "RENAME" || req?.op === "RENAME2") {
+        x.name = req.body.oldname.text;
+        x.newdir = keyOf(req.body.newdir);
+        x.newname = req.body.newname.text;
+        x.flags = req.op === "RENAME2" ? req.body.flags : 0;
+      }
+    }
+    this.#inflight.set(ev.frame, x);
     if (this.#inflight.overflow === before) {
       const d = (this.#depth.get(queue) ?? 0) + 1;
       this.#depth.set(queue, d);
@@ -488,10 +634,9 @@ export class StatsAnalyzer {
     }
   }
 
-  #forget(nodeid: bigint, nlookup: bigint): void {
-    const n = Number(nlookup);
+  #forget(session: number, nodeid: Key, n: number): void {
     this.#forgets += n;
-    const node = this.#nodes.get(nodeid);
+    const node = this.#session(session).nodes.get(nodeid);
     if (node === undefined || node.nlookup === 0) {
       this.#unknownForgets++;
       return;
@@ -499,33 +644,38 @@ export class StatsAnalyzer {
     node.nlookup = Math.max(0, node.nlookup - n);
   }
 
-  #lookup(nodeid: bigint, parent: bigint, name: string): void {
-    if (nodeid === 0n) return;
+  #lookup(st: SessionState, nodeid: Key, parent: Key, name: string): void {
+    if (nodeid === 0) return;
     this.#lookups++;
-    const node = this.#nodes.get(nodeid);
+    const node = st.nodes.get(nodeid);
     if (node !== undefined) {
       node.nlookup++;
-      node.parent = parent;
-      node.name = name;
-    } else this.#nodes.set(nodeid, { parent, name, nlookup: 1 });
+      if (node.parent !== parent || node.name !== name) st.place(nodeid, node, parent, name);
+    } else {
+      const fresh = { parent: 0 as Key, name: "", nlookup: 1 };
+      st.nodes.set(nodeid, fresh);
+      if (st.nodes.get(nodeid) === fresh) st.place(nodeid, fresh, parent, name);
+    }
   }
 
   #reply(ev: CaptureEvent, ts: number): void {
     const f = ev.fuse!;
     this.#replies++;
     const bucket = this.#series.bucket(ts);
-    const pending = this.#inflight.get(f.unique);
+    const rf = f.request_frame;
+    if (rf === undefined) return; // unpaired: check reports it
+    const pending = this.#inflight.get(rf);
     if (pending !== undefined) {
-      this.#inflight.delete(f.unique);
+      this.#inflight.delete(rf);
       const d = Math.max(0, (this.#depth.get(pending.queue) ?? 1) - 1);
       this.#depth.set(pending.queue, d);
       this.#series.addAt(this.#depthColumn(pending.queue), bucket, d);
     }
-    if (f.request_frame === undefined) return; // unpaired: check reports it
-    const s = this.#opStats(f.opcode, f.op);
+    const opcode = f.opcode;
+    const s = this.#opStats(opcode, f.op);
     s.replies++;
-    if (f.latency_ns !== undefined) {
-      const l = Number(f.latency_ns);
+    const l = f.latency;
+    if (l !== undefined) {
       s.latency.add(l);
       this.#all.add(l);
     }
@@ -536,63 +686,113 @@ export class StatsAnalyzer {
       const name = errorName(error);
       s.errnos.set(name, (s.errnos.get(name) ?? 0) + 1);
       this.#series.addAt(this.#errorsColumn, bucket, 1);
-      if (f.opcode === Opcode.INIT && this.#init !== undefined) this.#init.error = name;
+      if (opcode === Opcode.INIT && this.#init !== undefined) this.#init.error = name;
       return;
     }
-    const reply = f.reply;
-    if (reply === undefined || reply.body === null) return;
-    const nodeid = f.nodeid ?? 0n;
-    switch (reply.op) {
-      case "READ": {
-        const n = reply.body.data.length;
-        this.#bytesRead += n;
-        this.#series.addAt(this.#readColumn, bucket, n);
-        if (nodeid !== 0n) this.#byBytes.add(nodeid, n);
-        break;
+    const nodeid = f.nodeidKey ?? 0;
+    const session = ev.session;
+    const b = ev.bytes;
+    const n = b.length;
+    const entrySize = (ev.fuse_minor ?? this.#minor ?? 45) < 9 ? 120 : 128;
+    switch (opcode) {
+      case Opcode.READ: {
+        const got = n - 16;
+        this.#bytesRead += got;
+        this.#series.addAt(this.#readColumn, bucket, got);
+        if (nodeid !== 0) this.#byBytes.add(topKey(session, nodeid), got);
+        return;
       }
-      case "WRITE": {
-        const n = reply.body.size;
-        this.#bytesWritten += n;
-        this.#series.addAt(this.#writeColumn, bucket, n);
-        if (nodeid !== 0n) this.#byBytes.add(nodeid, n);
-        break;
+      case Opcode.WRITE: { // fuse_write_out { u32 size; u32 padding }
+        if (n < 24) return;
+        const put = le32(b, 16);
+        this.#bytesWritten += put;
+        this.#series.addAt(this.#writeColumn, bucket, put);
+        if (nodeid !== 0) this.#byBytes.add(topKey(session, nodeid), put);
+        return;
       }
-      case "OPEN":
-      case "OPENDIR":
-      case "CREATE": {
-        const fh = reply.op === "CREATE" ? reply.body.open.fh : reply.body.fh;
-        const key = `${reply.op === "OPENDIR" ? "d" : "f"}:${fh}`;
-        const target = reply.op === "CREATE" ? reply.body.entry.nodeid : nodeid;
-        const h = this.#handles.get(key);
-        if (h !== undefined) h.refs++;
-        else {
-          this.#handles.set(key, {
-            kind: reply.op === "OPENDIR" ? "dir" : "file",
-            nodeid: target,
-            frame: ev.frame,
-            refs: 1,
-          });
+      case Opcode.OPEN:
+      case Opcode.OPENDIR: // fuse_open_out { u64 fh; ... }
+        if (n >= 24) {
+          const st = this.#session(session);
+          this.#open(opcode === Opcode.OPEN ? st.files : st.dirs, u64Key(b, 16), nodeid, ev.frame);
         }
-        this.#opened++;
-        break;
-      }
-      case "READDIRPLUS":
-        for (const e of reply.body.entries) {
-          const name = e.dirent.name.text;
-          if (name === "." || name === "..") continue;
-          this.#lookup(e.entry_out.nodeid, nodeid, name);
+        return;
+      case Opcode.CREATE: // fuse_entry_out, then fuse_open_out
+        if (n >= 16 + entrySize + 8) {
+          const created = u64Key(b, 16);
+          const st = this.#session(session);
+          this.#open(st.files, u64Key(b, 16 + entrySize), created, ev.frame);
+          this.#entry(st, created, nodeid, pending);
         }
-        break;
-      case "INIT":
-        this.#initReply(reply.body);
-        break;
+        return;
+      case Opcode.LOOKUP:
+      case Opcode.MKNOD:
+      case Opcode.MKDIR:
+      case Opcode.SYMLINK:
+      case Opcode.LINK:
+      case Opcode.TMPFILE: // fuse_entry_out { u64 nodeid; ... }
+        if (n >= 24) this.#entry(this.#session(session), u64Key(b, 16), nodeid, pending);
+        return;
+      case Opcode.READDIRPLUS:
+        this.#direntplus(this.#session(session), b, nodeid);
+        return;
+      case Opcode.UNLINK:
+      case Opcode.RMDIR:
+        if (pending?.name !== undefined) this.#session(session).remove(nodeid, pending.name);
+        return;
+      case Opcode.RENAME:
+      case Opcode.RENAME2:
+        if (pending?.newdir !== undefined) this.#rename(this.#session(session), pending);
+        return;
+      case Opcode.INIT: {
+        const reply = f.reply;
+        if (reply?.op === "INIT" && reply.body !== null) this.#initReply(reply.body);
+        return;
+      }
     }
-    const created = replyEntryNode(reply);
-    if (created !== undefined && pending?.name !== undefined) {
-      this.#lookup(created, nodeid, pending.name);
-    } else if (created !== undefined) {
-      this.#lookup(created, 0n, `<node ${created}>`);
+  }
+
+  #open(table: BoundedMap<Key, Handle>, fh: Key, nodeid: Key, frame: number): void {
+    const h = table.get(fh);
+    if (h !== undefined) h.refs++;
+    else table.set(fh, { nodeid, frame, refs: 1 });
+    this.#opened++;
+  }
+
+  #entry(st: SessionState, created: Key, parent: Key, pending: InFlight | undefined): void {
+    if (pending?.name !== undefined) this.#lookup(st, created, parent, pending.name);
+    else this.#lookup(st, created, 0, `<node ${created}>`);
+  }
+
+  /** READDIRPLUS entries: fuse_direntplus { fuse_entry_out (128); fuse_dirent { ino, off, namelen, type, name } }, 8-aligned. */
+  #direntplus(st: SessionState, b: Uint8Array, parent: Key): void {
+    const n = b.length;
+    let p = 16;
+    while (p + 152 <= n) {
+      const namelen = le32(b, p + 144);
+      const end = p + 152 + namelen;
+      if (end > n) return;
+      const nodeid = u64Key(b, p);
+      const dot = (namelen === 1 && b[p + 152] === 0x2e) ||
+        (namelen === 2 && b[p + 152] === 0x2e && b[p + 153] === 0x2e);
+      if (!dot) this.#lookup(st, nodeid, parent, nameAt(b, p + 152, end));
+      p += (152 + namelen + 7) & ~7;
     }
+  }
+
+  #rename(st: SessionState, x: InFlight): void {
+    const from = st.child(x.nodeid, x.name!);
+    const to = st.child(x.newdir!, x.newname!);
+    if ((x.flags! & RENAME_EXCHANGE) !== 0) {
+      const a = from === undefined ? undefined : st.nodes.get(from);
+      const c = to === undefined ? undefined : st.nodes.get(to);
+      if (a !== undefined) st.place(from!, a, x.newdir!, x.newname!);
+      if (c !== undefined) st.place(to!, c, x.nodeid, x.name!);
+      return;
+    }
+    if (to !== undefined && to !== from) st.remove(x.newdir!, x.newname!);
+    const node = from === undefined ? undefined : st.nodes.get(from);
+    if (node !== undefined) st.place(from!, node, x.newdir!, x.newname!);
   }
 
   #initReply(out: NonNullable<(FuseReply & { op: "INIT" })["body"]>): void {
@@ -620,15 +820,20 @@ export class StatsAnalyzer {
     this.#minor = init.negotiated_minor;
   }
 
-  /** The path of `nodeid` as far as entry replies told it (`/a/b`), with `<node N>` for unknown parts. */
-  path(nodeid: bigint): string {
-    if (nodeid === 1n) return "/";
+  /**
+   * The path of `nodeid` (in `session`, default 0) as far as entry replies,
+   * renames and unlinks told it (`/a/b`), with `<node N>` for unknown parts
+   * and ` (deleted)` after a name that was unlinked.
+   */
+  path(nodeid: bigint | number, session = 0): string {
+    const st = this.#sessions[session];
+    let id = keyOf(nodeid);
+    if (id === 1) return "/";
     const parts: string[] = [];
-    let id = nodeid;
     for (let depth = 0; depth < 64; depth++) {
-      if (id === 1n) return "/" + parts.reverse().join("/");
-      const node = this.#nodes.get(id);
-      if (node === undefined || node.parent === 0n) {
+      if (id === 1) return "/" + parts.reverse().join("/");
+      const node = st?.nodes.get(id);
+      if (node === undefined || node.parent === 0) {
         parts.push(node?.name.startsWith("<node") ? node.name : `<node ${id}>`);
         return parts.reverse().join("/");
       }
@@ -638,11 +843,9 @@ export class StatsAnalyzer {
     return ".../" + parts.reverse().join("/");
   }
 
-  /** The report; `summary` (from `readEvents`) adds damage information. */
+  /** The report; `summary` (from `readEvents`) adds damage and decode-error information. */
   finish(summary?: EventSummary): StatsReport {
-    const first = this.#first ?? 0n;
-    const last = this.#last ?? 0n;
-    const endTs = Number(last);
+    const endTs = this.#last?.time ?? 0;
     const ops = [...this.#ops.values()]
       .sort((a, b) => b.requests - a.requests || a.op.localeCompare(b.op))
       .map((s) => ({
@@ -654,65 +857,91 @@ export class StatsAnalyzer {
         latency: s.latency.summary(),
         histogram: s.latency.buckets(30),
       }));
-    const tops = (s: SpaceSaving<bigint>) =>
-      s.top(this.#top).map((t) => ({
-        nodeid: String(t.key),
-        path: this.path(t.key),
-        value: t.weight,
-        error: t.error,
-      }));
+    const tops = (s: SpaceSaving<Key | string>) =>
+      s.top(this.#top).map((t) => {
+        const [session, nodeid] = splitTopKey(t.key);
+        return {
+          session,
+          nodeid: String(nodeid),
+          path: this.path(nodeid, session),
+          value: t.weight,
+          error: t.error,
+        };
+      });
     let heldNodes = 0;
     let heldRefs = 0;
-    const held: HeldNode[] = [];
-    for (const [id, n] of this.#nodes) {
-      if (n.nlookup <= 0) continue;
-      heldNodes++;
-      heldRefs += n.nlookup;
-      held.push({ nodeid: String(id), path: "", nlookup: n.nlookup });
-      if (held.length > 4 * this.#top) {
-        held.sort((a, b) => b.nlookup - a.nlookup);
-        held.length = this.#top;
-      }
-    }
-    held.sort((a, b) => b.nlookup - a.nlookup || Number(BigInt(a.nodeid) - BigInt(b.nodeid)));
-    held.length = Math.min(held.length, this.#top);
-    for (const h of held) h.path = this.path(BigInt(h.nodeid));
+    const held: (HeldNode & { id: Key })[] = [];
     const open: OpenHandle[] = [];
-    for (const [key, h] of this.#handles) {
-      if (open.length >= this.#top) break;
-      open.push({
-        fh: key.slice(2),
-        kind: h.kind,
-        nodeid: String(h.nodeid),
-        path: this.path(h.nodeid),
-        frame: h.frame,
-      });
+    this.#sessions.forEach((st, session) => {
+      for (const [id, n] of st.nodes) {
+        if (n.nlookup <= 0) continue;
+        heldNodes++;
+        heldRefs += n.nlookup;
+        held.push({ session, id, nodeid: String(id), path: "", nlookup: n.nlookup });
+        if (held.length > 4 * this.#top) {
+          held.sort((a, b) => b.nlookup - a.nlookup);
+          held.length = this.#top;
+        }
+      }
+      for (const [table, kind] of [[st.files, "file"], [st.dirs, "dir"]] as const) {
+        for (const [fh, h] of table) {
+          if (open.length >= this.#top) break;
+          open.push({
+            session,
+            fh: String(fh),
+            kind,
+            nodeid: String(h.nodeid),
+            path: this.path(h.nodeid, session),
+            frame: h.frame,
+          });
+        }
+      }
+    });
+    held.sort((a, b) =>
+      b.nlookup - a.nlookup || a.session - b.session ||
+      Number(bigOf(a.id) - bigOf(b.id))
+    );
+    held.length = Math.min(held.length, this.#top);
+    const heldOut: HeldNode[] = held.map((h) => ({
+      session: h.session,
+      nodeid: h.nodeid,
+      path: this.path(h.id, h.session),
+      nlookup: h.nlookup,
+    }));
+    let openAtEnd = 0;
+    let handleOverflow = 0;
+    let nodeOverflow = 0;
+    for (const st of this.#sessions) {
+      if (st === undefined) continue;
+      openAtEnd += st.files.size + st.dirs.size;
+      handleOverflow += st.files.overflow + st.dirs.overflow;
+      nodeOverflow += st.nodes.overflow;
     }
     const unanswered = [...this.#inflight.values()]
       .sort((a, b) => a.time - b.time)
       .slice(0, Math.max(this.#top, 50))
       .map((r) => ({
+        session: r.session,
         frame: r.frame,
         op: r.op,
-        unique: "",
+        unique: String(r.unique),
         nodeid: String(r.nodeid),
-        path: this.path(r.nodeid),
+        path: this.path(r.nodeid, r.session),
         queue: r.queue,
         waited_ns: endTs - r.time,
       }));
-    // the unique is the key of the in-flight map
-    const byFrame = new Map<number, bigint>();
-    for (const [u, r] of this.#inflight) byFrame.set(r.frame, u);
-    for (const u of unanswered) u.unique = String(byFrame.get(u.frame));
+    const first = this.#first?.time_ns ?? 0n;
+    const last = this.#last?.time_ns ?? 0n;
     const hasTime = this.#first !== undefined && (first !== 0n || last !== 0n);
     return {
       capture: {
         frames: this.#frames,
+        sessions: this.#sessions.length,
         start_ns: hasTime ? String(first) : undefined,
         end_ns: hasTime ? String(last) : undefined,
         duration_s: hasTime ? Number(last - first) / 1e9 : 0,
-        channels: Object.fromEntries(this.#channels),
-        decode_errors: this.#decodeErrors,
+        channels: Object.fromEntries([...this.#channels].map(([k, v]) => [k, v[0]])),
+        decode_errors: summary?.decodeErrors ?? 0,
         damage: summary?.damage?.message,
         fuse_minor: this.#minor,
       },
@@ -724,7 +953,10 @@ export class StatsAnalyzer {
         bytes_read: this.#bytesRead,
         bytes_written: this.#bytesWritten,
         vhost_user_messages: this.#vhost,
-        ring_events: Object.fromEntries(this.#ring),
+        ring_events: Object.fromEntries(
+          [["ring_kick", this.#kicks], ["ring_call", this.#calls], ["ring_chain", this.#chains]]
+            .filter(([, n]) => n !== 0),
+        ),
       },
       opcodes: ops,
       latency: this.#all.summary(),
@@ -736,20 +968,20 @@ export class StatsAnalyzer {
         forgets: this.#forgets,
         held_nodes: heldNodes,
         held_references: heldRefs,
-        held,
+        held: heldOut,
         unknown_forgets: this.#unknownForgets,
       },
       handles: {
         opened: this.#opened,
         released: this.#released,
-        open_at_end: this.#handles.size,
+        open_at_end: openAtEnd,
         open,
       },
       unanswered: { count: this.#inflight.size, requests: unanswered },
       overflow: {
         in_flight: this.#inflight.overflow,
-        nodes: this.#nodes.overflow,
-        handles: this.#handles.overflow,
+        nodes: nodeOverflow,
+        handles: handleOverflow,
         approximate_top: this.#byOps.approximate || this.#byBytes.approximate,
       },
     };

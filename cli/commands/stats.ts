@@ -67,6 +67,8 @@ export async function analyzeCapture(
   }
   const stream = readEvents(file, {
     onDamage: "stop",
+    // bodies are decoded when an analyzer asks (check asks for all of them)
+    bodies: "lazy",
     onProgress: bar === undefined ? undefined : (n, total) => {
       if (total !== undefined && n <= total) {
         if (bar!.getTotal() !== total) bar!.start(total, 0);
@@ -77,9 +79,11 @@ export async function analyzeCapture(
   try {
     if (sinks.length === 1) {
       const s = sinks[0];
-      for await (const ev of stream) s.push(ev);
+      for await (const batch of stream.batches()) for (const ev of batch) s.push(ev);
     } else {
-      for await (const ev of stream) for (const s of sinks) s.push(ev);
+      for await (const batch of stream.batches()) {
+        for (const ev of batch) for (const s of sinks) s.push(ev);
+      }
     }
   } finally {
     bar?.stop();
