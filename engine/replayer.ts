@@ -535,6 +535,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Exchanges `original` timing reads ahead of its window while it waits for a due time. */
+const READ_AHEAD = 4096;
+
 /** How close to a due time `original` timing stops sleeping and spins on the clock, ms. */
 const SPIN_MS = 2;
 
@@ -631,7 +634,8 @@ function exchangeSource(
  * Memory: `exchanges` may be an async iterable read as the replay goes (a
  * capture being decoded); the replay then holds a window of at most
  * `max(64, 8 × concurrency)` recorded exchanges past the oldest one not yet
- * answered, the identity tables (bounded by what the target holds: nodes
+ * answered (with `original` timing, up to 4096 more read ahead while it
+ * waits for a due time), the identity tables (bounded by what the target holds: nodes
  * until forgotten, handles until released), the recorded name table (until
  * the recording forgets each node), and a fixed-size timing histogram. With
  * `onExchange`, each finished exchange is handed over in recorded order and
@@ -662,10 +666,26 @@ export async function replay(
   let t0 = 0n;
   const window = Math.max(64, concurrency * 8);
   let peakWindow = 0;
+  // exchanges read ahead of the window (not yet decoded), so that reading the capture is done
+  // while the replay waits, not in the middle of a burst
+  const ahead: (RecordedExchange | undefined)[] = [];
+  let sourceDone = false;
+  const pull = async (): Promise<RecordedExchange | undefined> => {
+    if (ahead.length > 0) return ahead.shift();
+    return sourceDone ? undefined : await next();
+  };
+  /** Reads ahead until `untilNs` (a nowNs() value) or READ_AHEAD exchanges are held. */
+  const readAhead = async (untilNs: number) => {
+    while (!sourceDone && ahead.length < READ_AHEAD && nowNs() < untilNs) {
+      const ex = await next();
+      if (ex === undefined) sourceDone = true;
+      ahead.push(ex);
+    }
+  };
   /** Loads steps until `upTo` are loaded (or the source ends). */
   const fill = async (upTo: number) => {
     while (!exhausted && loaded < upTo) {
-      const ex = await next();
+      const ex = await pull();
       if (ex === undefined) {
         exhausted = true;
         break;
@@ -875,6 +895,11 @@ export async function replay(
       // the next request is due within SPIN_MS: timers fire a millisecond or more late, so
       // spin on the clock instead (bounded by SPIN_MS, so replies wait at most that long)
       spinUntil(start + Number(steps.get(firstDue)!.ex.time - t0) / speed);
+      continue;
+    }
+    if (original && waitMs > SPIN_MS + 0.5 && !exhausted) {
+      // idle until the next request is due: read the capture ahead meanwhile
+      await readAhead(nowNs() + (waitMs - SPIN_MS - 0.5) * 1e6);
       continue;
     }
     const waiter = new Promise<void>((r) => (wake = r));
