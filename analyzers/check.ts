@@ -39,6 +39,7 @@ import { type Malformation, RECORD_FLAG_MALFORMED } from "../codecs/pcapng/recor
 import { FrontendRequest } from "../codecs/vhost_user/vhost_user.ts";
 import type { CaptureEvent, EventSummary } from "./events.ts";
 import { BoundedMap } from "./sketch.ts";
+import { type Key, keyOf, le32, u64Key, u64Number } from "./_wire.ts";
 import { queueLabel } from "./stats.ts";
 
 /** Each malformation in words, for the `malformed_chain` finding. */
@@ -124,11 +125,18 @@ export interface CheckOptions {
 interface Pending {
   frame: number;
   opcode: number;
-  nodeid: bigint;
+  session: number;
   /** READ/READDIR(PLUS)/GETXATTR/LISTXATTR: the size asked for. */
   size?: number;
   /** READDIR(PLUS): the handle, for the resume check. */
-  fh?: bigint;
+  fh?: Key;
+}
+
+/** A u64 (unique, node id, handle) within its FUSE session: itself in session 0. */
+type Scoped = Key | string;
+
+function scoped(session: number, k: Key): Scoped {
+  return session === 0 ? k : `${session}:${k}`;
 }
 
 interface NodeState {
@@ -142,8 +150,8 @@ interface HandleState {
   /** Frame of the RELEASE that dropped the last reference (0 while open). */
   released: number;
   /** Directory handles: entry offsets of the last READDIR reply and the last request offset. */
-  offsets?: Set<bigint>;
-  lastOffset?: bigint;
+  offsets?: Set<Key>;
+  lastOffset?: Key;
   answered?: boolean;
 }
 
@@ -206,7 +214,7 @@ function fixedReplySize(opcode: number, minor: number): number | undefined {
 }
 
 /** The handles a request uses: `[kind, fh]` pairs (`f` file, `d` directory). */
-function handlesUsed(req: FuseRequest): [string, bigint][] {
+function handlesUsed(req: FuseRequest): ["f" | "d", bigint][] {
   switch (req.op) {
     case "READ":
     case "WRITE":
@@ -257,6 +265,40 @@ function otherNodes(req: FuseRequest): bigint[] {
 
 const RECENT_FORGETS = 4096;
 
+/** Opcodes whose request names a node besides its header's ({@linkcode otherNodes}). */
+const OTHER_NODE_OPS = new Set<number>([
+  Opcode.RENAME,
+  Opcode.RENAME2,
+  Opcode.LINK,
+  Opcode.COPY_FILE_RANGE,
+  Opcode.COPY_FILE_RANGE_64,
+]);
+
+/** Opcodes whose request may use a handle ({@linkcode handlesUsed}). */
+const HANDLE_OPS = new Set<number>([
+  Opcode.READ,
+  Opcode.WRITE,
+  Opcode.FLUSH,
+  Opcode.FSYNC,
+  Opcode.LSEEK,
+  Opcode.FALLOCATE,
+  Opcode.GETLK,
+  Opcode.SETLK,
+  Opcode.SETLKW,
+  Opcode.IOCTL,
+  Opcode.POLL,
+  Opcode.RELEASE,
+  Opcode.SETUPMAPPING,
+  Opcode.COPY_FILE_RANGE,
+  Opcode.COPY_FILE_RANGE_64,
+  Opcode.GETATTR,
+  Opcode.SETATTR,
+  Opcode.READDIR,
+  Opcode.READDIRPLUS,
+  Opcode.FSYNCDIR,
+  Opcode.RELEASEDIR,
+]);
+
 /**
  * Folds capture events into a {@linkcode CheckReport}: push every event in
  * order, then call {@linkcode CheckAnalyzer.finish}.
@@ -278,11 +320,13 @@ export class CheckAnalyzer {
   #minor: number | undefined;
   #initMinor: number | undefined;
   #kernelMinor: number | undefined;
-  #inflight: BoundedMap<bigint, Pending>;
-  #nodes: BoundedMap<bigint, NodeState>;
-  #handles: BoundedMap<string, HandleState>;
+  #inflight: BoundedMap<Scoped, Pending>;
+  #nodes: BoundedMap<Scoped, NodeState>;
+  #files: BoundedMap<Scoped, HandleState>;
+  #dirs: BoundedMap<Scoped, HandleState>;
   /** Uniques of recent FORGETs (insertion-ordered, the oldest dropped). */
-  #forgets = new Set<bigint>();
+  #forgets = new Set<Scoped>();
+  #section = 0;
   #sawFrontend = false;
   #memTable = false;
   #addr = new Set<number>();
@@ -293,7 +337,8 @@ export class CheckAnalyzer {
     this.#max = options.maxFindings ?? 1000;
     this.#inflight = new BoundedMap(options.maxInFlight ?? 65536);
     this.#nodes = new BoundedMap(options.maxNodes ?? 262144);
-    this.#handles = new BoundedMap(options.maxHandles ?? 65536);
+    this.#files = new BoundedMap(options.maxHandles ?? 65536);
+    this.#dirs = new BoundedMap(options.maxHandles ?? 65536);
   }
 
   #find(code: string, ev: CaptureEvent, message: string, frames: number[] = [ev.frame]): void {
@@ -316,6 +361,14 @@ export class CheckAnalyzer {
   /** Takes one event (in capture order). */
   push(ev: CaptureEvent): void {
     this.#frames++;
+    if (ev.section !== this.#section) {
+      // a new section is a new connection (the next guest): its set-up starts over
+      this.#section = ev.section;
+      this.#sawFrontend = false;
+      this.#memTable = false;
+      this.#addr.clear();
+      this.#reportedQueue.clear();
+    }
     if (ev.fuse_minor !== undefined) this.#minor = ev.fuse_minor;
     if ((ev.record_flags ?? 0) & RECORD_FLAG_MALFORMED) {
       const c = ev.chain;
@@ -423,9 +476,10 @@ export class CheckAnalyzer {
     }
   }
 
-  #useNode(ev: CaptureEvent, nodeid: bigint, what: string): void {
-    if (nodeid === 0n || nodeid === 1n) return;
-    const n = this.#nodes.get(nodeid);
+  #useNode(ev: CaptureEvent, nodeid: Key, what: string): void {
+    if (nodeid === 0 || nodeid === 1) return;
+    const key = scoped(ev.session, nodeid);
+    const n = this.#nodes.get(key);
     if (n === undefined || n.forgotten === 0) return;
     this.#find(
       "nodeid_after_forget",
@@ -434,14 +488,14 @@ export class CheckAnalyzer {
       [ev.frame, n.forgotten],
     );
     n.forgotten = 0; // report the first use only
-    this.#nodes.delete(nodeid);
+    this.#nodes.delete(key);
   }
 
-  #forget(ev: CaptureEvent, nodeid: bigint, nlookup: bigint): void {
+  #forget(ev: CaptureEvent, nodeid: Key, nlookup: number): void {
     this.#useNode(ev, nodeid, "FORGET");
-    const n = this.#nodes.get(nodeid);
+    const n = this.#nodes.get(scoped(ev.session, nodeid));
     if (n === undefined) return;
-    n.nlookup -= Number(nlookup);
+    n.nlookup -= nlookup;
     if (n.nlookup <= 0) {
       n.nlookup = 0;
       n.forgotten = ev.frame;
@@ -455,50 +509,76 @@ export class CheckAnalyzer {
       return;
     }
     if (ev.error !== undefined) this.#decodeError(ev);
-    const req = f.request;
     const op = f.op;
-    if (req?.op === "FORGET") {
-      this.#forget(ev, f.nodeid ?? 0n, req.body.nlookup);
-    } else if (req?.op === "BATCH_FORGET") {
-      for (const one of req.body.forgets) this.#forget(ev, one.nodeid, one.nlookup);
+    const opcode = f.opcode;
+    const nodeid = f.nodeidKey ?? 0;
+    const session = ev.session;
+    if (opcode === Opcode.FORGET) {
+      // fuse_forget_in { u64 nlookup }
+      const b = ev.bytes;
+      if (b.length >= 48) this.#forget(ev, nodeid, u64Number(b, 40));
+    } else if (opcode === Opcode.BATCH_FORGET) {
+      const req = f.request;
+      if (req?.op === "BATCH_FORGET") {
+        for (const one of req.body.forgets) {
+          this.#forget(ev, keyOf(one.nodeid), Number(one.nlookup));
+        }
+      }
     } else {
-      this.#useNode(ev, f.nodeid ?? 0n, op);
-      if (req !== undefined) { for (const n of otherNodes(req)) this.#useNode(ev, n, op); }
+      this.#useNode(ev, nodeid, op);
+      if (OTHER_NODE_OPS.has(opcode)) {
+        const req = f.request;
+        if (req !== undefined) { for (const n of otherNodes(req)) this.#useNode(ev, keyOf(n), op); }
+      }
     }
-    if (opcodeHasNoReply(f.opcode)) {
-      this.#forgets.add(f.unique);
+    const unique = scoped(session, f.uniqueKey);
+    if (opcodeHasNoReply(opcode)) {
+      this.#forgets.add(unique);
       if (this.#forgets.size > RECENT_FORGETS) {
-        this.#forgets.delete(this.#forgets.values().next().value as bigint);
+        this.#forgets.delete(this.#forgets.values().next().value as Scoped);
       }
       return;
     }
+    const req = HANDLE_OPS.has(opcode) || opcode === Opcode.INIT ? f.request : undefined;
     if (req !== undefined) this.#requestHandles(ev, req);
     if (req?.op === "INIT") this.#kernelMinor = req.body.minor;
-    const earlier = this.#inflight.get(f.unique);
+    const earlier = this.#inflight.get(unique);
     if (earlier !== undefined) {
       this.#find(
         "duplicate_unique",
         ev,
-        `${op} reuses unique ${f.unique}, still in flight for ${
+        `${op} reuses unique ${f.uniqueKey}, still in flight for ${
           opcodeName(earlier.opcode)
         } (frame ${earlier.frame})`,
         [ev.frame, earlier.frame],
       );
     }
-    const p: Pending = { frame: ev.frame, opcode: f.opcode, nodeid: f.nodeid ?? 0n };
-    if (req !== undefined) {
-      if (req.op === "READ" || req.op === "READDIR" || req.op === "READDIRPLUS") {
-        p.size = req.body.size;
-        if (req.op !== "READ") p.fh = req.body.fh;
-      } else if (req.op === "GETXATTR" || req.op === "LISTXATTR") p.size = req.body.size;
+    const p: Pending = { frame: ev.frame, opcode, session };
+    const b = ev.bytes;
+    switch (opcode) {
+      case Opcode.READ: // fuse_read_in { u64 fh; u64 offset; u32 size; ... }
+        if (b.length >= 60) p.size = le32(b, 56);
+        break;
+      case Opcode.READDIR:
+      case Opcode.READDIRPLUS:
+        if (b.length >= 60) {
+          p.size = le32(b, 56);
+          p.fh = u64Key(b, 40);
+        }
+        break;
+      case Opcode.GETXATTR:
+      case Opcode.LISTXATTR: // fuse_getxattr_in { u32 size; u32 padding }
+        if (b.length >= 44) p.size = le32(b, 40);
+        break;
     }
-    this.#inflight.set(f.unique, p);
+    this.#inflight.set(unique, p);
   }
 
   #requestHandles(ev: CaptureEvent, req: FuseRequest): void {
     for (const [kind, fh] of handlesUsed(req)) {
-      const key = `${kind}:${fh}`;
-      const h = this.#handles.get(key);
+      const table = kind === "f" ? this.#files : this.#dirs;
+      const key = scoped(ev.session, keyOf(fh));
+      const h = table.get(key);
       if (h === undefined) continue;
       if (h.released !== 0) {
         this.#find(
@@ -509,7 +589,7 @@ export class CheckAnalyzer {
           } (frame ${h.released})`,
           [ev.frame, h.released],
         );
-        this.#handles.delete(key); // report the first use only
+        table.delete(key); // report the first use only
         continue;
       }
       if (req.op === "RELEASE" || req.op === "RELEASEDIR") {
@@ -518,9 +598,9 @@ export class CheckAnalyzer {
           h.released = ev.frame;
         }
       } else if (req.op === "READDIR" || req.op === "READDIRPLUS") {
-        const o = req.body.offset;
+        const o = keyOf(req.body.offset);
         if (
-          h.answered && o !== 0n && o !== h.lastOffset && !(h.offsets?.has(o) ?? false)
+          h.answered && o !== 0 && o !== h.lastOffset && !(h.offsets?.has(o) ?? false)
         ) {
           this.#find(
             "readdir_offset",
@@ -541,19 +621,22 @@ export class CheckAnalyzer {
     }
     const len = b.length;
     const error = (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) | 0;
-    let unique = ev.fuse?.unique ?? 0n;
+    let u: Key = ev.fuse?.uniqueKey ?? 0;
+    let unique = scoped(ev.session, u);
     let p = this.#inflight.get(unique);
-    if (p === undefined && (unique & FUSE_UNIQUE_RESEND) !== 0n) {
-      unique &= ~FUSE_UNIQUE_RESEND;
+    if (p === undefined && typeof u === "bigint" && (u & FUSE_UNIQUE_RESEND) !== 0n) {
+      u = keyOf(u & ~FUSE_UNIQUE_RESEND);
+      unique = scoped(ev.session, u);
       p = this.#inflight.get(unique);
     }
-    if (ev.chain !== undefined && len > ev.chain.writableBytes) {
+    const chain = ev.chain;
+    if (chain !== undefined && len > chain.writableBytes) {
       this.#find(
         "used_above_writable",
         ev,
         `a ${len}-byte reply on ${
           queueLabel(ev)
-        } is longer than the ${ev.chain.writableBytes} writable bytes its chain (head ${ev.chain.head}) offered`,
+        } is longer than the ${chain.writableBytes} writable bytes its chain (head ${chain.head}) offered`,
       );
     }
     if (p === undefined) {
@@ -561,13 +644,13 @@ export class CheckAnalyzer {
         this.#find(
           "reply_to_forget",
           ev,
-          `a reply (unique ${unique}) answers a FORGET, which takes no reply`,
+          `a reply (unique ${u}) answers a FORGET, which takes no reply`,
         );
       } else if (this.#inflight.overflow === 0) {
         this.#find(
           "reply_without_request",
           ev,
-          `a reply with unique ${unique} (${errorName(error)}) answers no request in flight`,
+          `a reply with unique ${u} (${errorName(error)}) answers no request in flight`,
         );
       }
       return;
@@ -606,7 +689,7 @@ export class CheckAnalyzer {
       }
     }
     if (ev.error !== undefined && !explained) this.#decodeError(ev);
-    if (error === 0) this.#replyState(ev, p);
+    if (error === 0 && !explained) this.#replyState(ev, p, b);
   }
 
   /** The body size a successful reply should have: exact, or a ceiling (reads). */
@@ -632,55 +715,64 @@ export class CheckAnalyzer {
     }
   }
 
-  /** Lookup references and handles a successful reply hands out. */
-  #replyState(ev: CaptureEvent, p: Pending): void {
-    const reply = ev.fuse?.reply;
-    if (reply === undefined || reply.body === null) return;
-    const lookup = (nodeid: bigint) => {
-      if (nodeid === 0n) return;
-      const n = this.#nodes.get(nodeid);
-      if (n === undefined) this.#nodes.set(nodeid, { nlookup: 1, forgotten: 0 });
-      else {
-        n.nlookup++;
-        n.forgotten = 0;
-      }
-    };
-    const open = (key: string) => {
-      const h = this.#handles.get(key);
-      if (h === undefined || h.released !== 0) {
-        this.#handles.set(key, { refs: 1, released: 0 });
-      } else h.refs++;
-    };
-    switch (reply.op) {
-      case "LOOKUP":
-      case "MKNOD":
-      case "MKDIR":
-      case "SYMLINK":
-      case "LINK":
-        lookup(reply.body.nodeid);
+  #lookup(session: number, nodeid: Key): void {
+    if (nodeid === 0) return;
+    const key = scoped(session, nodeid);
+    const n = this.#nodes.get(key);
+    if (n === undefined) this.#nodes.set(key, { nlookup: 1, forgotten: 0 });
+    else {
+      n.nlookup++;
+      n.forgotten = 0;
+    }
+  }
+
+  #open(table: BoundedMap<Scoped, HandleState>, key: Scoped): void {
+    const h = table.get(key);
+    if (h === undefined || h.released !== 0) table.set(key, { refs: 1, released: 0 });
+    else h.refs++;
+  }
+
+  /**
+   * Lookup references and handles a successful reply of the right size hands
+   * out (fuse_entry_out and fuse_open_out start with the node id and the handle).
+   */
+  #replyState(ev: CaptureEvent, p: Pending, b: Uint8Array): void {
+    const session = p.session;
+    const entry = this.minor < 9 ? 120 : 128;
+    switch (p.opcode) {
+      case Opcode.LOOKUP:
+      case Opcode.MKNOD:
+      case Opcode.MKDIR:
+      case Opcode.SYMLINK:
+      case Opcode.LINK:
+        if (b.length >= 24) this.#lookup(session, u64Key(b, 16));
         break;
-      case "CREATE":
-      case "TMPFILE":
-        lookup(reply.body.entry.nodeid);
-        open(`f:${reply.body.open.fh}`);
+      case Opcode.CREATE:
+      case Opcode.TMPFILE:
+        if (b.length >= 16 + entry + 8) {
+          this.#lookup(session, u64Key(b, 16));
+          this.#open(this.#files, scoped(session, u64Key(b, 16 + entry)));
+        }
         break;
-      case "OPEN":
-        open(`f:${reply.body.fh}`);
+      case Opcode.OPEN:
+        if (b.length >= 24) this.#open(this.#files, scoped(session, u64Key(b, 16)));
         break;
-      case "OPENDIR":
-        open(`d:${reply.body.fh}`);
+      case Opcode.OPENDIR:
+        if (b.length >= 24) this.#open(this.#dirs, scoped(session, u64Key(b, 16)));
         break;
-      case "READDIR":
-      case "READDIRPLUS": {
-        const h = p.fh === undefined ? undefined : this.#handles.get(`d:${p.fh}`);
-        const offsets = new Set<bigint>();
+      case Opcode.READDIR:
+      case Opcode.READDIRPLUS: {
+        const reply = ev.fuse?.reply;
+        if (reply === undefined || reply.body === null) break;
+        const h = p.fh === undefined ? undefined : this.#dirs.get(scoped(session, p.fh));
+        const offsets = new Set<Key>();
         if (reply.op === "READDIR") {
-          for (const e of reply.body.entries) offsets.add(e.off);
-        } else {
+          for (const e of reply.body.entries) offsets.add(keyOf(e.off));
+        } else if (reply.op === "READDIRPLUS") {
           for (const e of reply.body.entries) {
-            offsets.add(e.dirent.off);
+            offsets.add(keyOf(e.dirent.off));
             const name = e.dirent.name.text;
-            if (name !== "." && name !== "..") lookup(e.entry_out.nodeid);
+            if (name !== "." && name !== "..") this.#lookup(session, keyOf(e.entry_out.nodeid));
           }
         }
         if (h !== undefined) {
@@ -713,7 +805,7 @@ export class CheckAnalyzer {
       overflow: {
         in_flight: this.#inflight.overflow,
         nodes: this.#nodes.overflow,
-        handles: this.#handles.overflow,
+        handles: this.#files.overflow + this.#dirs.overflow,
       },
     };
   }
