@@ -8,6 +8,8 @@ import { peerTest } from "../../testing/peers.ts";
 import { runTour } from "./demo.ts";
 import { runReplay } from "./replay.ts";
 import { copyTree } from "../../engine/tree_state.ts";
+import { readFinalManifest, restoreSnapshot } from "../../engine/snapshot.ts";
+import { runDiff } from "./diff.ts";
 
 const TREE = new URL("../../testdata/demo-tree", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -131,3 +133,60 @@ for (const kind of ["virtiofsd", "ringside"] as const) {
     },
   );
 }
+
+// no outside peer: ringside serve and the front-end meet over a Unix socket and memfd memory
+Deno.test(
+  "ringside serve --record --snapshot under a replay: its final state is written at stop, and the new recording diffs and replays equivalent",
+  async () => {
+    const work = await Deno.makeTempDir({ prefix: "ringside-serve-record-" });
+    try {
+      await runTour({ workDir: work, keep: true });
+      const session = `${work}/session.pcapng`;
+      const dir = `${work}/target`;
+      await restoreSnapshot(`${session}.snapshot`, dir);
+      const socket = `${work}/fs.sock`;
+      const again = `${work}/served-again.pcapng`;
+      const serve = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MAIN, "serve", "--socket", socket, "--shared-dir", dir, "--xattr"]
+          .concat(["--cache", "never", "--record", again, "--snapshot"]),
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        for (let i = 0; i < 300; i++) {
+          try {
+            if (Deno.lstatSync(socket).isSocket) break;
+          } catch {
+            // not yet
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const { input } = await runReplay(session, {
+          target: `vhost-user:${socket}`,
+          backendDir: dir,
+        });
+        assert.deepEqual(input.report.divergences, []);
+        assert.deepEqual(input.final, []);
+      } finally {
+        serve.kill("SIGTERM");
+        assert.equal((await serve.status).code, 0);
+      }
+      const written = await readFinalManifest(again);
+      assert.ok(
+        written !== undefined && written.stale === undefined,
+        "final state written at stop",
+      );
+      // the same session through the in-process ring and through vhost-user: one workload
+      const d = await runDiff(session, again, {});
+      assert.deepEqual(d.report.divergences, []);
+      assert.deepEqual(d.report.missingList, []);
+      assert.deepEqual(d.final, []);
+      // and the new recording replays by itself: snapshot restored, final state compared
+      const r = await runReplay(again, { dir: `${work}/fresh-again` });
+      assert.deepEqual(r.input.report.divergences, []);
+      assert.deepEqual(r.input.final, []);
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+);
