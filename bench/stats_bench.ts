@@ -1,249 +1,72 @@
 /**
- * `ringside stats` throughput on large synthetic captures:
- * `deno bench -A bench/stats_bench.ts`.
+ * `ringside stats` and `check` throughput on large synthetic captures:
+ * `deno bench -A bench/stats_bench.ts` (RINGSIDE_BENCH_MB sets the size,
+ * default 200). For MB/s medians in fresh processes, peak memory, and a 1 GB
+ * capture, run `deno run -A bench/stats_scale.ts`.
  *
- * Two captures are generated into temp files first (about 200 MB each, like
- * a recorder writes them: kick, chain, request, reply and call records on
- * two virtqueues): `data` is a read/write-heavy session (16 KiB READ replies
- * and WRITE requests among metadata operations), `metadata` has only small
- * messages (LOOKUP, GETATTR, OPEN, RELEASE, READDIRPLUS, ENOENT lookups),
- * which is the hard case per byte. For each, three benches split where the
- * time goes: the pcapng container alone, `readEvents` (records, FUSE
- * decoding, pairing), and `readEvents` plus the stats analyzer. MB/s is the
- * file size over the time per iteration (the sizes are in the names).
+ * Two captures are generated into temp files first (as a recorder writes
+ * them: kick, chain, request, reply and call records on two virtqueues):
+ * `data` is a read/write-heavy session (16 KiB READ replies and WRITE
+ * requests among metadata operations), `metadata` has only small messages
+ * (LOOKUP, GETATTR, OPEN, RELEASE, READDIRPLUS, ENOENT lookups), which is
+ * the hard case per byte. For each, the benches split where the time goes:
+ * the pcapng container alone, `readEvents` (records, headers, pairing; lazy
+ * bodies, in batches, as the CLI reads), and `readEvents` plus the stats or
+ * the check analyzer. MB/s is the file size over the time per iteration
+ * (the sizes are in the names).
  *
  * @module
  */
-import { encodeErrorReply, encodeReply, encodeRequest } from "../codecs/fuse/codec.ts";
-import {
-  type ChainSummary,
-  encodeRecordPrefix,
-  type RecordHeader,
-} from "../codecs/pcapng/record.ts";
-import { recordDirection } from "../codecs/pcapng/record.ts";
-import { PcapngReader } from "../codecs/pcapng/reader.ts";
-import { PcapngWriter } from "../codecs/pcapng/writer.ts";
+import { PacketSlot, PcapngReader } from "../codecs/pcapng/reader.ts";
 import { readEvents } from "../analyzers/events.ts";
 import { StatsAnalyzer } from "../analyzers/stats.ts";
-import { entry } from "../analyzers/_fixtures.ts";
+import { CheckAnalyzer } from "../analyzers/check.ts";
+import { writeSyntheticCapture } from "../analyzers/_synthetic.ts";
 
 const TARGET = Number(Deno.env.get("RINGSIDE_BENCH_MB") ?? "200") * 1e6;
-const MINOR = 38;
-const none = new Uint8Array(0);
-
-/** Writes a synthetic capture of about TARGET bytes to `path`; `data` selects the mix. */
-async function generate(path: string, data: boolean): Promise<number> {
-  const file = await Deno.open(path, { write: true, create: true, truncate: true });
-  const pending: Uint8Array[] = [];
-  const w = new PcapngWriter((c) => pending.push(c), { bufferBytes: 1 << 20 });
-  const vqs = [w.addInterface({ name: "vq1" }), w.addInterface({ name: "vq2" })];
-  let t = 1_700_000_000_000_000_000n;
-  let unique = 2n;
-  let written = 0;
-  const payload = new Uint8Array(16384).fill(0x5a);
-  const put = (q: number, h: RecordHeader, p: Uint8Array) => {
-    w.writePacket(vqs[q - 1], {
-      timestampNs: t,
-      data: [encodeRecordPrefix(h), p],
-      direction: recordDirection(h.kind),
-    });
-  };
-  for (let i = 0; written < TARGET; i++) {
-    const q = 1 + (i & 1);
-    const u = unique;
-    unique += 2n;
-    const node = 100n + BigInt(i % 5000);
-    const kind = data ? i % 10 : 10 + (i % 6);
-    let req: Uint8Array;
-    let rep: Uint8Array;
-    switch (kind) {
-      case 0:
-      case 1:
-      case 2:
-      case 10:
-      case 11: {
-        req = encodeRequest({
-          op: "LOOKUP",
-          header: { unique: u, nodeid: 1n },
-          body: { name: `f${i % 5000}` },
-        }, { minor: MINOR });
-        rep = i % 13 === 0
-          ? encodeErrorReply(u, 2)
-          : encodeReply({ op: "LOOKUP", header: { unique: u }, body: entry(node) }, {
-            minor: MINOR,
-          });
-        break;
-      }
-      case 3:
-      case 12:
-        req = encodeRequest({
-          op: "GETATTR",
-          header: { unique: u, nodeid: node },
-          body: { getattr_flags: 0, dummy: 0, fh: 0n },
-        }, { minor: MINOR });
-        rep = encodeReply({
-          op: "GETATTR",
-          header: { unique: u },
-          body: { attr_valid: 1n, attr_valid_nsec: 0, dummy: 0, attr: entry(node).attr },
-        }, { minor: MINOR });
-        break;
-      case 4:
-      case 5:
-      case 6:
-        req = encodeRequest({
-          op: "READ",
-          header: { unique: u, nodeid: node },
-          body: {
-            fh: node,
-            offset: 0n,
-            size: 16384,
-            read_flags: 0,
-            lock_owner: 0n,
-            flags: 0,
-            padding: 0,
-          },
-        }, { minor: MINOR });
-        rep = encodeReply({ op: "READ", header: { unique: u }, body: { data: payload } }, {
-          minor: MINOR,
-        });
-        break;
-      case 7:
-      case 8:
-        req = encodeRequest({
-          op: "WRITE",
-          header: { unique: u, nodeid: node },
-          body: {
-            fh: node,
-            offset: 0n,
-            size: 16384,
-            write_flags: 0,
-            lock_owner: 0n,
-            flags: 0,
-            padding: 0,
-            data: payload,
-          },
-        }, { minor: MINOR });
-        rep = encodeReply(
-          { op: "WRITE", header: { unique: u }, body: { size: 16384, padding: 0 } },
-          { minor: MINOR },
-        );
-        break;
-      case 13:
-        req = encodeRequest({
-          op: "OPEN",
-          header: { unique: u, nodeid: node },
-          body: { flags: 0, open_flags: 0 },
-        }, { minor: MINOR });
-        rep = encodeReply({
-          op: "OPEN",
-          header: { unique: u },
-          body: { fh: node, open_flags: 0, backing_id: 0 },
-        }, { minor: MINOR });
-        break;
-      case 14:
-        req = encodeRequest({
-          op: "RELEASE",
-          header: { unique: u, nodeid: node },
-          body: { fh: node, flags: 0, release_flags: 0, lock_owner: 0n },
-        }, { minor: MINOR });
-        rep = encodeReply({ op: "RELEASE", header: { unique: u }, body: {} }, { minor: MINOR });
-        break;
-      default: {
-        req = encodeRequest({
-          op: "READDIRPLUS",
-          header: { unique: u, nodeid: 1n },
-          body: {
-            fh: 7n,
-            offset: 0n,
-            size: 4096,
-            read_flags: 0,
-            lock_owner: 0n,
-            flags: 0,
-            padding: 0,
-          },
-        }, { minor: MINOR });
-        const entries = [0, 1, 2].map((k) => ({
-          entry_out: entry(node + BigInt(k)),
-          dirent: { ino: node + BigInt(k), off: BigInt(k + 1), namelen: 2, type: 8, name: `e${k}` },
-        }));
-        rep = encodeReply({ op: "READDIRPLUS", header: { unique: u }, body: { entries } }, {
-          minor: MINOR,
-        });
-      }
-    }
-    const chain: ChainSummary = {
-      head: i % 1024,
-      descriptors: 2,
-      readableBytes: req.length,
-      writableBytes: Math.max(rep.length, 4096),
-    };
-    t += 1000n;
-    put(q, { kind: "ring_kick", queue: q }, none);
-    put(q, { kind: "ring_chain", queue: q, chain }, none);
-    put(q, { kind: "fuse_request", queue: q, chain, fuseMinor: MINOR }, req);
-    t += 15_000n;
-    put(q, { kind: "fuse_reply", queue: q, chain, fuseMinor: MINOR }, rep);
-    put(q, { kind: "ring_call", queue: q }, none);
-    if (pending.length > 0) {
-      for (const c of pending) {
-        await file.write(c);
-        written += c.length;
-      }
-      pending.length = 0;
-    }
-  }
-  w.flush();
-  for (const c of pending) {
-    await file.write(c);
-    written += c.length;
-  }
-  file.close();
-  return written;
-}
 
 const dir = await Deno.makeTempDir({ prefix: "ringside-stats-bench-" });
 const captures: { name: string; path: string; size: number }[] = [];
-for (const data of [true, false]) {
-  const path = `${dir}/${data ? "data" : "metadata"}.pcapng`;
-  const size = await generate(path, data);
-  captures.push({ name: data ? "data" : "metadata", path, size });
+for (const mix of ["data", "metadata"] as const) {
+  const path = `${dir}/${mix}.pcapng`;
+  const size = await writeSyntheticCapture(path, { bytes: TARGET, mix });
+  captures.push({ name: mix, path, size });
 }
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 
 for (const c of captures) {
   const mb = (c.size / 1e6).toFixed(0);
+  const opts = { group: c.name, n: 3, warmup: 0 };
+  Deno.bench({ name: `${c.name} ${mb} MB: pcapng blocks only`, ...opts }, () => {
+    const r = new PcapngReader();
+    const slot = new PacketSlot();
+    using f = Deno.openSync(c.path);
+    for (;;) {
+      const buf = new Uint8Array(1 << 20);
+      const n = f.readSync(buf);
+      if (n === null) break;
+      r.push(buf.subarray(0, n));
+      while (r.nextInto(slot) !== undefined);
+    }
+  });
+  Deno.bench({ name: `${c.name} ${mb} MB: readEvents`, ...opts }, async () => {
+    let frames = 0;
+    for await (const b of readEvents(c.path, { bodies: "lazy" }).batches()) frames += b.length;
+    if (frames === 0) throw new Error("no frames");
+  });
   Deno.bench(
-    { name: `${c.name} ${mb} MB: pcapng blocks only`, group: c.name, n: 2, warmup: 0 },
+    { name: `${c.name} ${mb} MB: readEvents + stats`, baseline: true, ...opts },
     async () => {
-      const r = new PcapngReader();
-      const f = await Deno.open(c.path);
-      for (;;) {
-        const buf = new Uint8Array(1 << 20);
-        const n = await f.read(buf);
-        if (n === null) break;
-        r.push(buf.subarray(0, n));
-        while (r.next() !== undefined);
-      }
-      f.close();
+      const s = new StatsAnalyzer();
+      const events = readEvents(c.path, { bodies: "lazy" });
+      for await (const b of events.batches()) for (const ev of b) s.push(ev);
+      if (s.finish(events.summary).totals.requests === 0) throw new Error("no requests");
     },
   );
-  Deno.bench(
-    { name: `${c.name} ${mb} MB: readEvents`, group: c.name, n: 2, warmup: 0 },
-    async () => {
-      let frames = 0;
-      for await (const _ of readEvents(c.path)) frames++;
-      if (frames === 0) throw new Error("no frames");
-    },
-  );
-  Deno.bench({
-    name: `${c.name} ${mb} MB: readEvents + stats`,
-    group: c.name,
-    baseline: true,
-    n: 2,
-    warmup: 0,
-  }, async () => {
-    const s = new StatsAnalyzer();
-    for await (const ev of readEvents(c.path)) s.push(ev);
-    if (s.finish().totals.requests === 0) throw new Error("no requests");
+  Deno.bench({ name: `${c.name} ${mb} MB: readEvents + check`, ...opts }, async () => {
+    const s = new CheckAnalyzer();
+    const events = readEvents(c.path, { bodies: "lazy" });
+    for await (const b of events.batches()) for (const ev of b) s.push(ev);
+    if (s.finish(events.summary).frames === 0) throw new Error("no frames");
   });
 }
