@@ -77,7 +77,7 @@ async function serve(
   srv: FuseServer,
   readAhead: { path: string; kb: number } | undefined,
   spinMs: number,
-): Promise<void> {
+): Promise<{ reason: string; requests: number }> {
   let buffer = readBuffer(bufferSize);
   let pending = 0;
   let requests = 0;
@@ -140,7 +140,7 @@ async function serve(
       if (requestOpcode(request) === FUSE_INIT) raiseReadAhead(readAhead);
     }
   }
-  post({ type: "ended", reason, requests });
+  return { reason, requests };
 }
 
 let started: { fd: number; bufferSize: number } | undefined;
@@ -165,8 +165,9 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       post({ type: "failed", message: (e as Error).message });
     }
   } else if (msg.type === "go" && started && server) {
+    let end: { reason: string; requests: number };
     try {
-      await serve(
+      end = await serve(
         started.fd,
         started.bufferSize,
         server,
@@ -174,9 +175,16 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
         (msg.spinMicroseconds ?? 0) / 1000,
       );
     } catch (e) {
-      post({ type: "ended", reason: `reader failed: ${(e as Error).message}`, requests: 0 });
+      end = { reason: `reader failed: ${(e as Error).message}`, requests: 0 };
     }
-    await closeServer(server);
+    // close the server (a recorder flushes its capture) before saying so: the
+    // main thread terminates this Worker as soon as it hears "ended"
+    try {
+      await closeServer(server);
+    } catch (e) {
+      log(`closing the server failed: ${(e as Error).message}`);
+    }
+    post({ type: "ended", ...end });
     self.close();
   } else if (msg.type === "stop") {
     if (server) await closeServer(server);
