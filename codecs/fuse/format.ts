@@ -224,7 +224,8 @@ export function summarizeRequest(req: FuseRequest): string {
     case "LISTXATTR":
       return `size=${req.body.size}`;
     case "INIT":
-      return `${req.body.major}.${req.body.minor} max_readahead=${req.body.max_readahead} flags=${
+      // the kernel offers some 40 flags: their names are in the reply, which says what was agreed
+      return `${req.body.major}.${req.body.minor} max_readahead=${req.body.max_readahead} offers ${
         initFlagNames(initFlagsWord(req.body.flags, req.body.flags2)).length
       } flags`;
     case "ACCESS":
@@ -281,7 +282,9 @@ export function summarizeReply(reply: FuseReply): string {
     case "READDIRPLUS":
       return `${reply.body.entries.length} entries`;
     case "INIT":
-      return `${reply.body.major}.${reply.body.minor} max_write=${reply.body.max_write}`;
+      return `${reply.body.major}.${reply.body.minor} max_write=${reply.body.max_write} flags=${
+        initFlagNames(initFlagsWord(reply.body.flags, reply.body.flags2 ?? 0)).join("|") || "none"
+      }`;
     case "STATFS":
       return `blocks=${reply.body.st.blocks} bfree=${reply.body.st.bfree}`;
     case "GETXATTR":
