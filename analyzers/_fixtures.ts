@@ -891,3 +891,32 @@ export function workloadFixture(options: WorkloadOptions = {}): Fixture {
     expect: { findings: {} },
   };
 }
+
+/**
+ * Two guests one after another, as the recorder writes them (a new pcapng
+ * section for the second): uniques and node ids start over, and the first
+ * guest left a request (unique 6) unanswered that the second reuses.
+ */
+export function twoGuestsCapture(): Uint8Array {
+  const first = new SessionBuilder("guest 1");
+  first.setup();
+  first.init();
+  first.op({ op: "LOOKUP", nodeid: 1n, body: { name: "one" } }, entry(2n));
+  // the first guest goes away with a request unanswered (unique 6)
+  first.op({ op: "GETXATTR", nodeid: 2n, body: { size: 64, padding: 0, name: "user.x" } }, null, {
+    noReply: true,
+  });
+  const second = new SessionBuilder("guest 2");
+  second.t = first.t + 1_000_000n;
+  second.setup();
+  second.init();
+  second.op({ op: "LOOKUP", nodeid: 1n, body: { name: "two" } }, entry(2n));
+  // unique 6 again, another opcode, answered
+  second.op({ op: "LOOKUP", nodeid: 2n, body: { name: "in-two" } }, entry(3n));
+  const a = first.finish();
+  const c = second.finish();
+  const out = new Uint8Array(a.length + c.length);
+  out.set(a);
+  out.set(c, a.length);
+  return out;
+}

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { CheckAnalyzer, collectCheck, FINDING_CODES, formatCheck } from "./check.ts";
 import { readEvents } from "./events.ts";
-import { cleanFixture, type Fixture, violationFixtures, workloadFixture } from "./_fixtures.ts";
+import {
+  cleanFixture,
+  type Fixture,
+  twoGuestsCapture,
+  violationFixtures,
+  workloadFixture,
+} from "./_fixtures.ts";
 
 async function check(bytes: Uint8Array) {
   const events = readEvents([bytes]);
@@ -91,4 +97,9 @@ Deno.test("check: testdata/analyzers holds exactly what the generator makes", as
       `${f.name} differs from the generator: run deno run -A testdata/analyzers/make.ts`,
     );
   }
+});
+
+Deno.test("check: two guest sessions reusing uniques and node ids are clean", async () => {
+  const r = await check(twoGuestsCapture());
+  assert.deepEqual(r.findings, []);
 });

@@ -146,8 +146,9 @@ export interface CaptureEvent {
   section: number;
   /**
    * The FUSE session the event belongs to, numbered 0, 1, ... as they first
-   * appear: the virtqueues of a section (one virtio-fs device), or one other
-   * channel of a section (`/dev/fuse`, a socket). Uniques, node ids and
+   * appear: the vhost-user channel and virtqueues of a section (one
+   * virtio-fs device), or one other channel of a section (`/dev/fuse`, a
+   * socket). Uniques, node ids and
    * handles mean something only within their session.
    */
   session: number;
@@ -302,8 +303,8 @@ interface Pending {
  * (bounded), interrupts, and what INIT negotiated.
  */
 class Pairing {
-  /** Its number, for {@linkcode CaptureEvent.session}. */
-  readonly id: number;
+  /** Its number, for {@linkcode CaptureEvent.session}, given at its first event (-1 before). */
+  id = -1;
   minor: number;
   setxattrExt = false;
   pending = new Map<Key, Pending>();
@@ -312,8 +313,7 @@ class Pairing {
   initRequest: FuseRequest | undefined;
   #shared: PairingTotals;
 
-  constructor(id: number, minor: number, shared: PairingTotals) {
-    this.id = id;
+  constructor(minor: number, shared: PairingTotals) {
     this.minor = minor;
     this.#shared = shared;
   }
@@ -730,9 +730,15 @@ interface IfaceInfo {
   session: Pairing;
 }
 
-/** The session of a channel within its section: the virtqueues of one device share one. */
+/**
+ * The session of a channel within its section: the vhost-user control
+ * channel and the virtqueues of a device are one session; any other channel
+ * is one of its own.
+ */
 function sessionName(name: string | undefined, interfaceId: number): string {
-  return name !== undefined && /^vq\d+$/.test(name) ? "virtio-fs" : `if${interfaceId}`;
+  return name !== undefined && (/^vq\d+$/.test(name) || name === "vhost-user")
+    ? "virtio-fs"
+    : `if${interfaceId}`;
 }
 
 /** The requests `p` still waits for. */
@@ -787,7 +793,7 @@ export class EventDecoder {
   #session(name: string): Pairing {
     let p = this.#sessions.get(name);
     if (p === undefined) {
-      p = new Pairing(this.#nextSession++, this.#startMinor, this.#totals);
+      p = new Pairing(this.#startMinor, this.#totals);
       this.#sessions.set(name, p);
     }
     return p;
@@ -872,6 +878,7 @@ export class EventDecoder {
     const b = slot.array;
     const s = slot.start;
     const ev = new EventRecord(this, frame, slot, iface.name, s, this.#section);
+    if (iface.session.id < 0) iface.session.id = this.#nextSession++;
     ev.session = iface.session.id;
     // the common case: exactly the tags the recorder writes, a version-1 header
     let h = s + TAGS_LENGTH;
@@ -946,6 +953,7 @@ export class EventDecoder {
     } else kind = this.#guessKind(b, s, n, p);
     ev.kind = kind;
     ev.direction = recordDirection(kind);
+    if (p.id < 0) p.id = this.#nextSession++;
     ev.session = p.id;
     this.#lastSession = p;
     if (kind === "fuse_request") this.#request(ev, p);

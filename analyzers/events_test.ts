@@ -14,6 +14,7 @@ import {
   type FuseRequestInit,
 } from "../codecs/fuse/mod.ts";
 import { type CaptureEvent, readEvents, type ReadEventsOptions } from "./events.ts";
+import { twoGuestsCapture } from "./_fixtures.ts";
 
 const SYNTHETIC = new URL("../testdata/pcapng/synthetic.pcapng", import.meta.url);
 
@@ -366,4 +367,55 @@ Deno.test("events: a missing file rejects with NotFound; iterating twice is refu
   const s = readEvents([new Uint8Array(0)]);
   for await (const _ of s) { /* empty */ }
   assert.throws(() => s[Symbol.asyncIterator](), /only once/);
+});
+
+Deno.test("events: replies pair within their session (two sections, two /dev/fuse channels)", async () => {
+  // two guests one after another: the second reuses unique 6, which the first never answered
+  const guests = await collect(twoGuestsCapture(), { bodies: "lazy" });
+  const replies = guests.events.filter((e) => e.kind === "fuse_reply");
+  for (const r of replies) {
+    const req = guests.events[r.fuse!.request_frame! - 1];
+    assert.equal(req.session, r.session);
+    assert.equal(req.section, r.section);
+    assert.equal(req.fuse!.unique, r.fuse!.unique);
+  }
+  assert.deepEqual([...new Set(guests.events.map((e) => e.session))], [0, 1]);
+  assert.deepEqual(guests.summary.unanswered.map((u) => [u.unique, u.op]), [[6n, "GETXATTR"]]);
+  assert.equal(guests.summary.unmatchedReplies, 0);
+  // two mounts in one section, interleaved, with the same uniques
+  const chunks: Uint8Array[] = [];
+  const out = new PcapngWriter((c) => chunks.push(c));
+  const a = out.addInterface({ name: "/dev/fuse" });
+  const b = out.addInterface({ name: "/dev/fuse" });
+  const lookup = (unique: bigint, name: string) =>
+    encodeRequest({ op: "LOOKUP", header: { unique, nodeid: 1n }, body: { name } });
+  const put = (iface: number, h: RecordHeader, bytes: Uint8Array, t: bigint) =>
+    out.writePacket(iface, recordPacket(h, bytes, t));
+  put(a, { kind: "fuse_request" }, lookup(2n, "a"), 10n);
+  put(b, { kind: "fuse_request" }, lookup(2n, "b"), 20n);
+  put(b, { kind: "fuse_reply" }, encodeErrorReply(2n, 2), 25n);
+  put(a, { kind: "fuse_reply" }, encodeErrorReply(2n, 13), 110n);
+  out.flush();
+  const mounts = await collect(concat(chunks));
+  const [ra, rb] = [mounts.events[3], mounts.events[2]];
+  assert.equal(rb.fuse!.request_frame, 2);
+  assert.equal(rb.fuse!.latency_ns, 5n);
+  assert.equal(ra.fuse!.request_frame, 1);
+  assert.equal(ra.fuse!.latency_ns, 100n);
+  assert.notEqual(ra.session, rb.session);
+});
+
+Deno.test("events: lazy bodies decode on access and count their errors once", async () => {
+  const eager = await collect(SYNTHETIC);
+  const lazy = await collect(SYNTHETIC, { bodies: "lazy" });
+  assert.equal(lazy.events.length, eager.events.length);
+  for (let i = 0; i < eager.events.length; i++) {
+    const [e, l] = [eager.events[i], lazy.events[i]];
+    assert.deepEqual(l.fuse?.request, e.fuse?.request);
+    assert.deepEqual(l.fuse?.reply, e.fuse?.reply);
+    assert.equal(l.error?.message, e.error?.message);
+    assert.equal(l.time_ns, e.time_ns);
+    assert.deepEqual(l.bytes, e.bytes);
+  }
+  assert.equal(lazy.summary.decodeErrors, eager.summary.decodeErrors);
 });

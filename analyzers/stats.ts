@@ -1031,6 +1031,9 @@ function table(rows: string[][], right: boolean[]): string[] {
 export function formatStats(r: StatsReport): string {
   const out: string[] = [];
   const c = r.capture;
+  // with several sessions a node id (and its path) means something only within its session
+  const at = (x: { session: number; path: string }) =>
+    c.sessions > 1 ? `[session ${x.session}] ${x.path}` : x.path;
   const start = c.start_ns !== undefined
     ? new Date(Number(BigInt(c.start_ns) / 1_000_000n)).toISOString()
     : "no timestamps";
@@ -1038,6 +1041,7 @@ export function formatStats(r: StatsReport): string {
     `capture: ${c.frames} frames, ${start}, ${c.duration_s.toFixed(3)} s` +
       (c.fuse_minor !== undefined ? `, FUSE 7.${c.fuse_minor}` : ""),
   );
+  if (c.sessions > 1) out.push(`FUSE sessions: ${c.sessions} (node ids and paths are per session)`);
   out.push(
     `channels: ${Object.entries(c.channels).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`,
   );
@@ -1103,7 +1107,7 @@ export function formatStats(r: StatsReport): string {
     if (list.length === 0) return;
     out.push("");
     out.push(title);
-    const rows = list.map((f) => [fmt(f.value) + (f.error > 0 ? "~" : ""), f.path]);
+    const rows = list.map((f) => [fmt(f.value) + (f.error > 0 ? "~" : ""), at(f)]);
     out.push(...table(rows, [true, false]).map((l) => `  ${l}`));
   };
   files("top files by operations:", r.top_files.by_ops, String);
@@ -1114,19 +1118,19 @@ export function formatStats(r: StatsReport): string {
     `LOOKUP/FORGET: ${lk.lookups} lookups, ${lk.forgets} forgotten; ${lk.held_nodes} inodes still held (${lk.held_references} references)` +
       (lk.unknown_forgets > 0 ? `; ${lk.unknown_forgets} FORGETs of inodes never looked up` : ""),
   );
-  for (const h of lk.held.slice(0, 10)) out.push(`  ${String(h.nlookup).padStart(4)}  ${h.path}`);
+  for (const h of lk.held.slice(0, 10)) out.push(`  ${String(h.nlookup).padStart(4)}  ${at(h)}`);
   const hd = r.handles;
   out.push(
     `handles: ${hd.opened} opened, ${hd.released} released, ${hd.open_at_end} never released`,
   );
   for (const h of hd.open.slice(0, 10)) {
-    out.push(`  fh ${h.fh} (${h.kind}) on ${h.path}, opened at frame ${h.frame}`);
+    out.push(`  fh ${h.fh} (${h.kind}) on ${at(h)}, opened at frame ${h.frame}`);
   }
   const u = r.unanswered;
   out.push(`requests never answered: ${u.count}`);
   for (const q of u.requests.slice(0, 10)) {
     out.push(
-      `  frame ${q.frame}: ${q.op} unique ${q.unique} on ${q.path} (${q.queue}) waited ${
+      `  frame ${q.frame}: ${q.op} unique ${q.unique} on ${at(q)} (${q.queue}) waited ${
         formatNs(q.waited_ns)
       }`,
     );

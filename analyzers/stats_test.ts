@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { collectStats, formatBytes, formatNs, formatStats } from "./stats.ts";
 import { readEvents } from "./events.ts";
-import { cleanFixture, SessionBuilder, workloadFixture } from "./_fixtures.ts";
+import {
+  cleanFixture,
+  entry,
+  SessionBuilder,
+  twoGuestsCapture,
+  workloadFixture,
+} from "./_fixtures.ts";
 
 async function stats(bytes: Uint8Array, options = {}) {
   const events = readEvents([bytes]);
@@ -111,4 +117,57 @@ Deno.test("stats: formatNs and formatBytes", () => {
   assert.equal(formatBytes(512), "512 B");
   assert.equal(formatBytes(1536), "1.5 KiB");
   assert.equal(formatBytes(3 * 1024 * 1024), "3.0 MiB");
+});
+
+Deno.test("stats: paths follow RENAME, RENAME2 (exchange) and UNLINK", async () => {
+  const b = new SessionBuilder("renames");
+  b.setup();
+  b.init();
+  b.op({ op: "LOOKUP", nodeid: 1n, body: { name: "a" } }, entry(2n, 0o40755));
+  b.op({ op: "LOOKUP", nodeid: 2n, body: { name: "f" } }, entry(3n));
+  b.op({ op: "LOOKUP", nodeid: 2n, body: { name: "h" } }, entry(4n));
+  b.op({ op: "LOOKUP", nodeid: 1n, body: { name: "gone" } }, entry(5n));
+  b.op({ op: "LOOKUP", nodeid: 1n, body: { name: "old" } }, entry(6n));
+  b.op({ op: "LOOKUP", nodeid: 1n, body: { name: "new" } }, entry(7n));
+  // mv /a/f /g
+  b.op({ op: "RENAME", nodeid: 2n, body: { newdir: 1n, oldname: "f", newname: "g" } }, {});
+  // renameat2(/g, /a/h, RENAME_EXCHANGE): 3 is /a/h, 4 is /g
+  b.op({
+    op: "RENAME2",
+    nodeid: 1n,
+    body: { newdir: 2n, flags: 2, padding: 0, oldname: "g", newname: "h" },
+  }, {});
+  // rm /gone
+  b.op({ op: "UNLINK", nodeid: 1n, body: { name: "gone" } }, {});
+  // mv /old /new: replaces 7
+  b.op({ op: "RENAME", nodeid: 1n, body: { newdir: 1n, oldname: "old", newname: "new" } }, {});
+  // a failed rename changes nothing
+  b.op({ op: "RENAME", nodeid: 1n, body: { newdir: 2n, oldname: "new", newname: "x" } }, null, {
+    errno: 18,
+  });
+  const r = await stats(b.finish());
+  const paths = Object.fromEntries(r.lookups.held.map((h) => [h.nodeid, h.path]));
+  assert.deepEqual(paths, {
+    "2": "/a",
+    "3": "/a/h",
+    "4": "/g",
+    "5": "/gone (deleted)",
+    "6": "/new",
+    "7": "/new (deleted)",
+  });
+});
+
+Deno.test("stats: two guest sessions in two sections keep their own uniques and inodes", async () => {
+  const r = await stats(twoGuestsCapture());
+  assert.equal(r.capture.sessions, 2);
+  assert.equal(r.unanswered.count, 1);
+  assert.equal(r.unanswered.requests[0].op, "GETXATTR");
+  assert.equal(r.unanswered.requests[0].session, 0);
+  assert.equal(r.unanswered.requests[0].path, "/one");
+  const held = r.lookups.held.map((h) => `${h.session} ${h.path}`).sort();
+  assert.deepEqual(held, ["0 /one", "1 /two", "1 /two/in-two"]);
+  const lookup = r.opcodes.find((o) => o.op === "LOOKUP")!;
+  assert.equal(lookup.requests, 3);
+  assert.equal(lookup.latency.count, 3);
+  assert.match(formatStats(r), /\[session 1\] \/two\/in-two/);
 });
