@@ -128,11 +128,11 @@ function pageData(s: StatsReport, opts: ReportOptions): PageData {
     inflight: { labels, datasets: inflight },
     latency,
     topOps: {
-      labels: s.top_files.by_ops.map((f) => short(f.path)),
+      labels: s.top_files.by_ops.map((f) => short(at(s, f))),
       values: s.top_files.by_ops.map((f) => f.value),
     },
     topBytes: {
-      labels: s.top_files.by_bytes.map((f) => short(f.path)),
+      labels: s.top_files.by_bytes.map((f) => short(at(s, f))),
       values: s.top_files.by_bytes.map((f) => round(f.value / 1024, 1)),
     },
     balance: {
@@ -273,6 +273,11 @@ const SCRIPT = `
 })();
 `;
 
+/** A path for people: with its session when the capture holds several. */
+function at(stats: StatsReport, x: { session: number; path: string }): string {
+  return stats.capture.sessions > 1 ? `[session ${x.session}] ${x.path}` : x.path;
+}
+
 /**
  * The report page as one HTML string (the Chart.js build, the data and the
  * script inlined; no external resource).
@@ -402,7 +407,7 @@ export function renderReportHtml(
         ? chartBox(
           "topops",
           "Top files by operations",
-          "Paths rebuilt from entry replies (LOOKUP, CREATE, MKDIR, …).",
+          "Paths rebuilt from entry replies (LOOKUP, CREATE, MKDIR, …) and followed through renames; (deleted) marks an unlinked name.",
           true,
         )
         : empty("Top files by operations", "No request named a node.")
@@ -415,7 +420,7 @@ export function renderReportHtml(
   const lk = stats.lookups;
   const held = lk.held.map((
     h,
-  ) => [`<code>${escapeHtml(h.path)}</code>`, h.nodeid, String(h.nlookup)]);
+  ) => [`<code>${escapeHtml(at(stats, h))}</code>`, h.nodeid, String(h.nlookup)]);
   parts.push(
     `<div class="grid">${
       chartBox(
@@ -434,7 +439,7 @@ export function renderReportHtml(
   const handleRows = hd.open.map((h) => [
     h.fh,
     h.kind,
-    `<code>${escapeHtml(h.path)}</code>`,
+    `<code>${escapeHtml(at(stats, h))}</code>`,
     String(h.frame),
   ]);
   const un = stats.unanswered;
@@ -442,7 +447,7 @@ export function renderReportHtml(
     String(u.frame),
     `<code>${escapeHtml(u.op)}</code>`,
     u.unique,
-    `<code>${escapeHtml(u.path)}</code>`,
+    `<code>${escapeHtml(at(stats, u))}</code>`,
     escapeHtml(u.queue),
     formatNs(u.waited_ns),
   ]);

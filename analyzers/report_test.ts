@@ -163,8 +163,20 @@ peerTest(
   { needs: ["chromium"] },
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "ringside-report-" });
-    const page = `${dir}/report.html`;
-    await Deno.writeTextFile(page, await reportOf(workloadFixture().bytes, await loadChartJs()));
+    const chartJs = await loadChartJs();
+    // the hand-built workload, and a real capture (the host kernel through ringside mount)
+    const pages = [
+      { name: "report", bytes: workloadFixture().bytes },
+      {
+        name: "host_workload",
+        bytes: await Deno.readFile(
+          new URL("../testdata/captures/host_workload.pcapng", import.meta.url),
+        ),
+      },
+    ];
+    for (const p of pages) {
+      await Deno.writeTextFile(`${dir}/${p.name}.html`, await reportOf(p.bytes, chartJs));
+    }
     const { child, port } = await startChromium(`${dir}/profile`);
     let cdp: Cdp | undefined;
     try {
@@ -193,19 +205,23 @@ peerTest(
       await cdp.send("Log.enable");
       await cdp.send("Network.enable");
       await cdp.send("Page.enable");
-      await cdp.send("Emulation.setDeviceMetricsOverride", {
-        width: 1400,
-        height: 1000,
-        deviceScaleFactor: 1,
-        mobile: false,
-      });
-      const loaded = cdp.waitFor("Page.loadEventFired", 20000);
-      const url = `file://${page}`;
-      await cdp.send("Page.navigate", { url });
-      await loaded;
-      const probe = await cdp.send<{ result: { value: string } }>("Runtime.evaluate", {
-        returnByValue: true,
-        expression: `JSON.stringify({
+      for (const { name } of pages) {
+        problems.length = 0;
+        requests.length = 0;
+        const page = `${dir}/${name}.html`;
+        await cdp.send("Emulation.setDeviceMetricsOverride", {
+          width: 1400,
+          height: 1000,
+          deviceScaleFactor: 1,
+          mobile: false,
+        });
+        const loaded = cdp.waitFor("Page.loadEventFired", 20000);
+        const url = `file://${page}`;
+        await cdp.send("Page.navigate", { url });
+        await loaded;
+        const probe = await cdp.send<{ result: { value: string } }>("Runtime.evaluate", {
+          returnByValue: true,
+          expression: `JSON.stringify({
           report: window.__ringsideReport,
           canvases: [...document.querySelectorAll("canvas")].map((c) => {
             const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
@@ -215,39 +231,54 @@ peerTest(
           }),
           height: document.documentElement.scrollHeight,
         })`,
-      });
-      const result = JSON.parse(probe.result.value) as {
-        report?: { ready: boolean; charts: { id: string; points: number }[] };
-        canvases: { id: string; width: number; height: number; painted: number }[];
-        height: number;
-      };
-      assert.deepEqual(problems, [], "no console error");
-      assert.deepEqual(requests, [url], "the page itself is the only request");
-      assert.equal(result.report?.ready, true, "the page script ran to its end");
-      assert.ok(result.canvases.length >= 10, `${result.canvases.length} canvases`);
-      assert.equal(result.report!.charts.length, result.canvases.length, "a chart on every canvas");
-      for (const c of result.report!.charts) assert.ok(c.points > 0, `${c.id} has data`);
-      for (const c of result.canvases) {
-        assert.ok(c.width > 100 && c.height > 100, `${c.id} is laid out (${c.width}x${c.height})`);
-        // axes alone are a few thousand pixels; bars, lines and areas many more
-        assert.ok(c.painted > 0.02 * c.width * c.height, `${c.id}: ${c.painted} painted pixels`);
+        });
+        const result = JSON.parse(probe.result.value) as {
+          report?: { ready: boolean; charts: { id: string; points: number }[] };
+          canvases: { id: string; width: number; height: number; painted: number }[];
+          height: number;
+        };
+        assert.deepEqual(problems, [], `${name}: no console error`);
+        assert.deepEqual(requests, [url], "the page itself is the only request");
+        assert.equal(result.report?.ready, true, "the page script ran to its end");
+        assert.ok(result.canvases.length >= 10, `${result.canvases.length} canvases`);
+        assert.equal(
+          result.report!.charts.length,
+          result.canvases.length,
+          "a chart on every canvas",
+        );
+        for (const c of result.report!.charts) assert.ok(c.points > 0, `${c.id} has data`);
+        for (const c of result.canvases) {
+          assert.ok(
+            c.width > 100 && c.height > 100,
+            `${c.id} is laid out (${c.width}x${c.height})`,
+          );
+          // axes alone are a few thousand pixels; bars, lines and areas many more
+          assert.ok(c.painted > 0.02 * c.width * c.height, `${c.id}: ${c.painted} painted pixels`);
+        }
+        // a full-page screenshot
+        await cdp.send("Emulation.setDeviceMetricsOverride", {
+          width: 1400,
+          height: result.height,
+          deviceScaleFactor: 1,
+          mobile: false,
+        });
+        await new Promise((r) => setTimeout(r, 300)); // charts redraw on resize
+        const shot: { data: string } = await cdp.send<{ data: string }>("Page.captureScreenshot", {
+          format: "png",
+        });
+        const png: Uint8Array = Uint8Array.from(atob(shot.data), (ch) => ch.charCodeAt(0));
+        assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+        assert.ok(png.length > 50_000, `screenshot of ${png.length} bytes`);
+        await Deno.writeFile(`${dir}/${name}.png`, png);
+        const keep = Deno.env.get("RINGSIDE_REPORT_SCREENSHOT");
+        if (keep) {
+          await Deno.writeFile(
+            keep.replace(/(\.png)?$/, name === "report" ? "$1" : `_${name}$1`),
+            png,
+          );
+        }
+        console.log(`screenshot: ${dir}/${name}.png (${png.length} bytes)`);
       }
-      // a full-page screenshot
-      await cdp.send("Emulation.setDeviceMetricsOverride", {
-        width: 1400,
-        height: result.height,
-        deviceScaleFactor: 1,
-        mobile: false,
-      });
-      await new Promise((r) => setTimeout(r, 300)); // charts redraw on resize
-      const shot = await cdp.send<{ data: string }>("Page.captureScreenshot", { format: "png" });
-      const png = Uint8Array.from(atob(shot.data), (ch) => ch.charCodeAt(0));
-      assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
-      assert.ok(png.length > 50_000, `screenshot of ${png.length} bytes`);
-      await Deno.writeFile(`${dir}/report.png`, png);
-      const keep = Deno.env.get("RINGSIDE_REPORT_SCREENSHOT");
-      if (keep) await Deno.writeFile(keep, png);
-      console.log(`screenshot: ${dir}/report.png (${png.length} bytes)`);
     } finally {
       await cdp?.close();
       child.kill("SIGTERM");
