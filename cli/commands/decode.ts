@@ -413,6 +413,8 @@ export async function decodeCapture(
   }
   const stream = readEvents(file, {
     onDamage: "stop",
+    // a body is decoded when it is printed: frames a filter drops cost their header only
+    bodies: "lazy",
     onProgress: bar === undefined ? undefined : (n, total) => {
       if (total !== undefined && n <= total) {
         if (bar!.getTotal() !== total) bar!.start(total, 0);
@@ -424,15 +426,17 @@ export async function decodeCapture(
   let first: bigint | undefined;
   if (format === "json") write("[");
   try {
-    for await (const ev of stream) {
-      first ??= ev.time_ns;
-      if (!filters.every((f) => f(ev, first!))) continue;
-      if (format === "text") write(`${formatEventText(ev)}\n`);
-      else {
-        const j = JSON.stringify(eventJson(ev));
-        write(format === "jsonl" ? `${j}\n` : `${printed === 0 ? "\n" : ",\n"}${j}`);
+    for await (const batch of stream.batches()) {
+      for (const ev of batch) {
+        first ??= ev.time_ns;
+        if (!filters.every((f) => f(ev, first!))) continue;
+        if (format === "text") write(`${formatEventText(ev)}\n`);
+        else {
+          const j = JSON.stringify(eventJson(ev));
+          write(format === "jsonl" ? `${j}\n` : `${printed === 0 ? "\n" : ",\n"}${j}`);
+        }
+        printed++;
       }
-      printed++;
     }
   } finally {
     bar?.stop();
