@@ -21,13 +21,18 @@ async function main(args: string[]): Promise<number> {
   const hostDir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-guest-bench-" });
   const sockets = { auto: `${hostDir}.auto.sock`, never: `${hostDir}.never.sock` };
   const log = (l: string) => console.error(`ringside: ${l}`);
+  // RINGSIDE_SPIN_US: the queue Workers' spin after each burst (default: the back-end's)
+  const spinEnv = Deno.env.get("RINGSIDE_SPIN_US");
+  const spinMicroseconds = spinEnv === undefined ? undefined : Number(spinEnv);
   const auto = await startVhostUserBackend(sockets.auto, hostDir, {
     passthrough: { cache: "auto" },
     log,
+    spinMicroseconds,
   });
   const never = await startVhostUserBackend(sockets.never, hostDir, {
     passthrough: { cache: "never" },
     log,
+    spinMicroseconds,
   });
   try {
     const child = new Deno.Command(Deno.execPath(), {

@@ -66,6 +66,9 @@ const TARGETS: Record<string, Target> = {
   },
 };
 
+/** The front-end watches the used ring this long before sleeping (`--spin-us`, default 50). */
+let frontendSpinUs = 50;
+
 interface Row {
   name: string;
   opsPerSec: number;
@@ -166,7 +169,7 @@ function measure(
   const end = t0 + seconds * 1000;
   for (let k = 0; k < depth; k++) submit();
   for (;;) {
-    const used = q.waitUsed(5000);
+    const used = q.waitUsed(5000, { spinMicroseconds: frontendSpinUs });
     if (used.length === 0) throw new Error("no answer within 5 s");
     const now = performance.now();
     for (const u of used) {
@@ -290,16 +293,19 @@ async function benchMain(args: string[]): Promise<number> {
     options: {
       seconds: { type: "string", default: "2" },
       targets: { type: "string", default: "ringside,virtiofsd" },
+      "spin-us": { type: "string", default: "50" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(
-      "usage: deno run -A bench/vhost_user_bench.ts [--seconds S] [--targets ringside,virtiofsd]",
+      "usage: deno run -A bench/vhost_user_bench.ts [--seconds S] " +
+        "[--targets ringside,ringside-record,virtiofsd] [--spin-us N (front-end, default 50)]",
     );
     return 0;
   }
   const seconds = Number(values.seconds);
+  frontendSpinUs = Number(values["spin-us"]);
   const names = values.targets.split(",").map((s) => s.trim()).filter((s) => s !== "");
   const dir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-vu-bench-" });
   const results = new Map<string, Row[]>();
@@ -349,7 +355,8 @@ async function benchMain(args: string[]): Promise<number> {
     "| " + c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join(" | ") +
     " |";
   console.log(
-    `test front-end (TypeScript, sync FFI), ${seconds} s per row, source on /dev/shm; ` +
+    `test front-end (TypeScript, sync FFI, watches the used ring ${frontendSpinUs} us before ` +
+      `sleeping), ${seconds} s per row, source on /dev/shm; ` +
       `cpu = CPU seconds per second of the back-end process, front-end cpu likewise per target; ` +
       `load ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`,
   );

@@ -141,7 +141,14 @@ export interface RecordedControlMessage {
 
 /** Main thread to Worker. */
 export type ToWorker =
-  | { type: "init"; server: ServerFactorySpec; control: number; record?: WorkerRecording }
+  | {
+    type: "init";
+    server: ServerFactorySpec;
+    control: number;
+    record?: WorkerRecording;
+    /** Keep polling without sleeping this long after the last work (default 30). */
+    spinMicroseconds?: number;
+  }
   | { type: "record"; messages: RecordedControlMessage[] }
   | { type: "memory"; id: number; regions: WorkerRegion[] }
   | { type: "queue"; id: number; queue: WorkerQueue }

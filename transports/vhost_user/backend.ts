@@ -114,6 +114,12 @@ export interface VhostUserBackendOptions {
    * it. Each front-end gets its own pcapng section.
    */
   record?: WorkerRecording;
+  /**
+   * After each burst of requests the queue Worker keeps polling its kick
+   * eventfds without sleeping for this long before it blocks (default 30 us;
+   * 0 blocks at once): a sleeping thread takes tens of us to wake on a VM.
+   */
+  spinMicroseconds?: number;
   /** Called whenever a front-end connects (`connected`) or goes away (`disconnected`). */
   onEvent?: (event: { type: "connected" | "disconnected"; connection: number }) => void;
 }
@@ -794,7 +800,13 @@ export async function startVhostUserBackend(
       resolve({ type: "failed", message: e.message });
     };
     worker.postMessage(
-      { type: "init", server: spec, control: controlFd, record: options.record } satisfies ToWorker,
+      {
+        type: "init",
+        server: spec,
+        control: controlFd,
+        record: options.record,
+        spinMicroseconds: options.spinMicroseconds,
+      } satisfies ToWorker,
     );
   });
   if (ready.type === "failed") {
