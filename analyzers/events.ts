@@ -263,7 +263,7 @@ export interface EventStream extends AsyncIterable<CaptureEvent> {
   /** What the read found; complete once iteration has finished. */
   readonly summary: EventSummary;
   /**
-   * The events in arrays (one per chunk read): the same events as iterating
+   * The events in arrays (of up to a few hundred): the same events as iterating
    * the stream, without an await per event. Iterate either this or the
    * stream, once.
    */
@@ -272,6 +272,8 @@ export interface EventStream extends AsyncIterable<CaptureEvent> {
 
 const TWO_32 = 4294967296;
 const DEFAULT_CHUNK = 1 << 20;
+/** Most events in one batch. */
+const BATCH_EVENTS = 256;
 const DEFAULT_MAX_PENDING = 4096;
 const EMPTY = new Uint8Array(0);
 const SLIM_BODY = Object.freeze({});
@@ -672,10 +674,19 @@ async function* iterateBatches(
   const slot = new PacketSlot();
   const eager = options.bodies !== "lazy";
   let damage: CodecError | undefined;
+  /** Set when the reader needs more input. */
+  let dry = false;
+  // small batches: events die young (a batch per 1 MiB chunk kept ~9k events alive
+  // across scavenges, and copying them cost more than decoding them)
   const drain = (): CaptureEvent[] => {
     const batch: CaptureEvent[] = [];
     try {
-      for (let item = reader.nextInto(slot); item !== undefined; item = reader.nextInto(slot)) {
+      while (batch.length < BATCH_EVENTS) {
+        const item = reader.nextInto(slot);
+        if (item === undefined) {
+          dry = true;
+          break;
+        }
         const ev = item === slot ? decoder.packet(slot) : decoder.item(item as CaptureItem);
         if (ev !== undefined) {
           if (eager) ev.error;
@@ -706,14 +717,20 @@ async function* iterateBatches(
       )
     ) {
       reader.push(chunk);
-      const batch = drain();
-      if (batch.length > 0) yield batch;
+      dry = false;
+      while (!dry && damage === undefined) {
+        const batch = drain();
+        if (batch.length > 0) yield batch;
+      }
       if (damage !== undefined) break;
     }
     if (damage === undefined) {
       reader.end();
-      const batch = drain();
-      if (batch.length > 0) yield batch;
+      dry = false;
+      while (!dry && damage === undefined) {
+        const batch = drain();
+        if (batch.length > 0) yield batch;
+      }
     }
   } catch (e) {
     if (!(e instanceof CodecError)) throw e;
