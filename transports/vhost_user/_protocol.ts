@@ -146,7 +146,7 @@ export type ToWorker =
     server: ServerFactorySpec;
     control: number;
     record?: WorkerRecording;
-    /** Keep polling without sleeping this long after the last work (default 30). */
+    /** Keep polling without sleeping this long after the last work, in us (default 0). */
     spinMicroseconds?: number;
   }
   | { type: "record"; messages: RecordedControlMessage[] }

@@ -446,12 +446,12 @@ function yieldToEventLoop(): Promise<void> {
 
 /**
  * How long the Worker keeps polling without sleeping after it last had work,
- * in ms (init's `spinMicroseconds`). On this kind of VM a thread woken from
+ * in ms (init's `spinMicroseconds`, default 0). On this kind of VM a thread woken from
  * an idle CPU takes up to ~70 us to run again; a front-end at queue depth 1
  * sends its next request within a few us of the reply, which a short spin of
  * non-blocking polls catches at the cost of that much CPU after each burst.
  */
-let spinMs = 0.03;
+let spinMs = 0;
 
 async function serveLoop(): Promise<void> {
   let lastWork = 0;

@@ -116,8 +116,10 @@ export interface VhostUserBackendOptions {
   record?: WorkerRecording;
   /**
    * After each burst of requests the queue Worker keeps polling its kick
-   * eventfds without sleeping for this long before it blocks (default 30 us;
-   * 0 blocks at once): a sleeping thread takes tens of us to wake on a VM.
+   * eventfds without sleeping for this long before it blocks (default 0:
+   * block at once). A sleeping thread takes tens of us to wake on a VM, but
+   * on a machine with fewer free cores than spinning threads (the guest's
+   * vCPUs included) a spin delays the peer it waits for: measure first.
    */
   spinMicroseconds?: number;
   /** Called whenever a front-end connects (`connected`) or goes away (`disconnected`). */
