@@ -80,6 +80,7 @@ import {
   VHOST_USER_REPLY_MASK,
 } from "../codecs/vhost_user/mod.ts";
 import { bigOf, type Key, keyOf, le32, u64Key } from "./_wire.ts";
+import { KeyTable } from "./_table.ts";
 
 /** What an event holds: a ringside record kind, or a message of unknown direction in a foreign capture. */
 export type EventKind = RecordKind;
@@ -309,7 +310,7 @@ class Pairing {
   id = -1;
   minor: number;
   setxattrExt = false;
-  pending = new Map<Key, Pending>();
+  pending = new KeyTable<Pending>();
   /** interrupted request's unique → the INTERRUPT's unique */
   interrupts = new Map<Key, Key>();
   initRequest: FuseRequest | undefined;
@@ -323,8 +324,7 @@ class Pairing {
   add(unique: Key, p: Pending): void {
     const s = this.#shared;
     if (this.pending.size >= s.max && !this.pending.has(unique)) {
-      const oldest = this.pending.keys().next().value as Key;
-      this.pending.delete(oldest);
+      this.pending.delete(this.pending.oldest()!);
       s.evicted++;
     }
     this.pending.set(unique, p);
@@ -760,7 +760,7 @@ function sessionName(name: string | undefined, interfaceId: number): string {
 
 /** The requests `p` still waits for. */
 function unansweredOf(p: Pairing): UnansweredRequest[] {
-  return [...p.pending.values()].map((x) => ({
+  return p.pending.values().map((x) => ({
     frame: x.frame,
     time_ns: (BigInt(x.timeHigh) << 32n) | BigInt(x.timeLow),
     unique: bigOf(x.unique),
