@@ -33,6 +33,7 @@ import {
 import type { FuseName, FuseReply, FuseRequest } from "../codecs/fuse/mod.ts";
 import type { CaptureEvent, EventSummary } from "./events.ts";
 import { bigOf, type Key, keyOf, le32, nameAt, u64Key, u64Number } from "./_wire.ts";
+import { KeyTable } from "./_table.ts";
 import {
   BoundedMap,
   type HistogramBucket,
@@ -416,7 +417,9 @@ export class StatsAnalyzer {
   #all = new LogHistogram();
   #series: TimeSeries;
   /** Requests waiting for a reply, by request frame (events pair them per session). */
-  #inflight: BoundedMap<number, InFlight>;
+  #inflight = new KeyTable<InFlight>();
+  #maxInFlight: number;
+  #inflightOverflow = 0;
   #depth = new Map<string, number>();
   #sessions: SessionState[] = [];
   #maxNodes: number;
@@ -435,7 +438,7 @@ export class StatsAnalyzer {
   constructor(options: StatsOptions = {}) {
     this.#top = options.top ?? 20;
     this.#series = new TimeSeries({ maxBuckets: options.maxBuckets ?? 512 });
-    this.#inflight = new BoundedMap(options.maxInFlight ?? 65536);
+    this.#maxInFlight = options.maxInFlight ?? 65536;
     this.#maxNodes = options.maxNodes ?? 262144;
     this.#maxHandles = options.maxHandles ?? 65536;
     // thousands of files fit exactly; beyond, the sketch keeps the heavy ones
@@ -605,7 +608,7 @@ export class StatsAnalyzer {
     }
     if (opcodeHasNoReply(opcode) || f.uniqueKey === 0) return;
     const queue = queueLabel(ev);
-    const before = this.#inflight.overflow;
+
     const x: InFlight = {
       frame: ev.frame,
       time: ts,
@@ -626,8 +629,9 @@ export class StatsAnalyzer {
         x.flags = req.op === "RENAME2" ? req.body.flags : 0;
       }
     }
-    this.#inflight.set(ev.frame, x);
-    if (this.#inflight.overflow === before) {
+    if (this.#inflight.size >= this.#maxInFlight) this.#inflightOverflow++;
+    else {
+      this.#inflight.set(ev.frame, x);
       const d = (this.#depth.get(queue) ?? 0) + 1;
       this.#depth.set(queue, d);
       this.#series.addAt(this.#depthColumn(queue), bucket, d);
@@ -917,7 +921,7 @@ export class StatsAnalyzer {
       handleOverflow += st.files.overflow + st.dirs.overflow;
       nodeOverflow += st.nodes.overflow;
     }
-    const unanswered = [...this.#inflight.values()]
+    const unanswered = this.#inflight.values()
       .sort((a, b) => a.time - b.time)
       .slice(0, Math.max(this.#top, 50))
       .map((r) => ({
@@ -979,7 +983,7 @@ export class StatsAnalyzer {
       },
       unanswered: { count: this.#inflight.size, requests: unanswered },
       overflow: {
-        in_flight: this.#inflight.overflow,
+        in_flight: this.#inflightOverflow,
         nodes: nodeOverflow,
         handles: handleOverflow,
         approximate_top: this.#byOps.approximate || this.#byBytes.approximate,
