@@ -353,6 +353,9 @@ export class PassthroughServer implements FuseServer {
       InitFlag.READDIRPLUS_AUTO | InitFlag.ASYNC_DIO | InitFlag.PARALLEL_DIROPS |
       InitFlag.HANDLE_KILLPRIV_V2 | InitFlag.MAX_PAGES | InitFlag.INIT_EXT |
       InitFlag.CREATE_SUPP_GROUP;
+    // with nothing cached, READDIRPLUS's entries would be looked up for nothing
+    // (virtiofsd turns it off for cache=none too)
+    if (o.cache === "never") want &= ~(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO);
     if (o.cache === "auto") want |= InitFlag.AUTO_INVAL_DATA;
     if (o.cache === "always") want |= InitFlag.CACHE_SYMLINKS;
     if (o.writeback && !o.readonly) want |= InitFlag.WRITEBACK_CACHE;

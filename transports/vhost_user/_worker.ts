@@ -168,6 +168,9 @@ async function buildServer(): Promise<FuseServer> {
   if (made === null || typeof made !== "object" || typeof made.handle !== "function") {
     throw new Error(`server factory ${s.factory} did not return a FuseServer`);
   }
+  // every synchronous reply is copied into the guest's descriptors before the
+  // next request is handled, so the engine may reuse its reply buffers
+  (made as FuseServer).repliesConsumedAtOnce = true;
   return made as FuseServer;
 }
 
