@@ -9,6 +9,10 @@
  * deno run -A bench/mount_bench.ts                 # all workloads
  * deno run -A bench/mount_bench.ts --files 2000 --mib 64 --reads 5000
  * deno run -A bench/mount_bench.ts --dir /dev/shm   # on tmpfs (default /var/tmp)
+ * # an already mounted file system (started by hand, e.g. libfuse's
+ * # passthrough_hp /var/tmp/src /var/tmp/mnt --nocache) as its own column:
+ * deno run -A bench/mount_bench.ts --external-mount /var/tmp/mnt --label hp-nocache \
+ *   --columns external --workloads meta,stat --json
  * ```
  *
  * Workloads: create (open O_CREAT|O_EXCL + close), stat and unlink of N files
@@ -18,6 +22,15 @@
  * and says so when O_DIRECT fails); cold sequential read (page cache dropped)
  * in 128 KiB blocks; random 4 KiB reads. Needs root and /dev/fuse. Under
  * `deno bench` this file registers nothing (it is a script).
+ *
+ * `--columns` picks among `plain`, `auto`, `never` and `external` (default:
+ * the first three, plus `external` when `--external-mount` is given) and
+ * `--workloads` among `meta`, `stat` and `seq` (default all), so that runs of
+ * different servers can alternate as separate processes; `--json` prints the
+ * figures as one JSON object (`{column: {workload: number}}`) after the table.
+ * The bench only uses the external mount's directory (in a temporary
+ * subdirectory it removes): how that mount was started, and so which caching
+ * its rows measure, is the caller's business and belongs in `--label`.
  *
  * On an ext4 without a journal (this machine's root) creating a file gets
  * slower for minutes after many files were deleted nearby (ext4 skips
@@ -48,9 +61,11 @@ interface Options {
   mib: number;
   reads: number;
   settle: number;
+  workloads: Set<string>;
 }
 
-type Result = Record<string, string>;
+/** Figures per workload, as numbers, with a note for the table where one applies. */
+type Result = Record<string, { value: number; note?: string }>;
 
 function aligned(size: number): Uint8Array {
   const raw = new Uint8Array(size + 4096);
@@ -61,6 +76,14 @@ function aligned(size: number): Uint8Array {
 
 function k(n: number): string {
   return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0);
+}
+
+const MBS = new Set(["seq write MB/s", "cold seq read MB/s"]);
+
+function cell(r: Result, key: string): string {
+  const f = r[key];
+  if (f === undefined) return "-";
+  return (MBS.has(key) ? f.value.toFixed(0) : k(f.value)) + (f.note ? ` (${f.note})` : "");
 }
 
 let settled = 0;
@@ -87,7 +110,7 @@ function metadata(dir: string, o: Options, r: Result): void {
   for (const n of names) fs.statx(AT, n);
   for (const n of names) fs.unlinkat(AT, n);
   const s = (performance.now() - t0) / 1000;
-  r["create+stat+unlink ops/s"] = k((3 * o.files) / s);
+  r["create+stat+unlink ops/s"] = { value: (3 * o.files) / s };
   fs.unlinkat(AT, `${dir}/meta`, { flags: fs.AT_REMOVEDIR });
 }
 
@@ -96,7 +119,7 @@ function stats(dir: string, o: Options, r: Result): void {
   fs.close(fs.openat(fs.AT_FDCWD, path, { flags: fs.O_WRONLY | fs.O_CREAT, mode: 0o644 }));
   const t0 = performance.now();
   for (let i = 0; i < o.stats; i++) fs.statx(fs.AT_FDCWD, path);
-  r["stat/s, attr timeout 0"] = k(o.stats / ((performance.now() - t0) / 1000));
+  r["stat/s, attr timeout 0"] = { value: o.stats / ((performance.now() - t0) / 1000) };
 }
 
 function sequential(dir: string, o: Options, r: Result): void {
@@ -124,16 +147,17 @@ function sequential(dir: string, o: Options, r: Result): void {
   fs.fsync(fd);
   fs.close(fd);
   const ws = (performance.now() - t1) / 1000;
-  r["seq write MB/s"] = `${((o.mib * 1.048576) / ws).toFixed(0)}${
-    direct ? "" : " (buffered+fsync: O_DIRECT failed)"
-  }`;
+  r["seq write MB/s"] = {
+    value: (o.mib * 1.048576) / ws,
+    note: direct ? undefined : "buffered+fsync: O_DIRECT failed",
+  };
 
   dropCaches();
   const rd = fs.openat(fs.AT_FDCWD, path, { flags: fs.O_RDONLY });
   const t2 = performance.now();
   for (let i = 0; i < blocks; i++) fs.pread(rd, block, i * block.length);
   const rs = (performance.now() - t2) / 1000;
-  r["cold seq read MB/s"] = ((o.mib * 1.048576) / rs).toFixed(0);
+  r["cold seq read MB/s"] = { value: (o.mib * 1.048576) / rs };
 
   const small = new Uint8Array(4096);
   const pages = (o.mib * 1024 * 1024) / 4096;
@@ -143,7 +167,7 @@ function sequential(dir: string, o: Options, r: Result): void {
     seed = (seed * 1103515245 + 12345) >>> 0;
     fs.pread(rd, small, (seed % pages) * 4096);
   }
-  r["random 4 KiB reads/s"] = k(o.reads / ((performance.now() - t3) / 1000));
+  r["random 4 KiB reads/s"] = { value: o.reads / ((performance.now() - t3) / 1000) };
   fs.close(rd);
   fs.unlinkat(fs.AT_FDCWD, path);
 }
@@ -165,6 +189,20 @@ async function onMount(
   }
 }
 
+function runWorkloads(dir: string, o: Options, r: Result, withStat: boolean): void {
+  if (o.workloads.has("meta")) metadata(dir, o, r);
+  if (withStat && o.workloads.has("stat")) stats(dir, o, r);
+  if (o.workloads.has("seq")) sequential(dir, o, r);
+}
+
+function list(value: string, known: string[], what: string): Set<string> {
+  const items = new Set(value.split(",").filter((x) => x !== ""));
+  for (const x of items) {
+    if (!known.includes(x)) throw new Error(`unknown ${what} ${x} (known: ${known.join(", ")})`);
+  }
+  return items;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -175,54 +213,83 @@ async function main(): Promise<void> {
       reads: { type: "string", default: "20000" },
       dir: { type: "string", default: "/var/tmp" },
       settle: { type: "string", default: "0" },
+      "external-mount": { type: "string" },
+      label: { type: "string", default: "external" },
+      columns: { type: "string" },
+      workloads: { type: "string", default: "meta,stat,seq" },
+      json: { type: "boolean", default: false },
     },
   });
+  const external = values["external-mount"];
+  const columns = list(
+    values.columns ?? (external === undefined ? "plain,auto,never" : "plain,auto,never,external"),
+    ["plain", "auto", "never", "external"],
+    "column",
+  );
+  if (columns.has("external") && external === undefined) {
+    throw new Error("--columns external needs --external-mount DIR");
+  }
   const o: Options = {
     files: Number(values.files),
     stats: Number(values.stats),
     mib: Number(values.mib),
     reads: Number(values.reads),
     settle: Number(values.settle),
+    workloads: list(values.workloads, ["meta", "stat", "seq"], "workload"),
   };
   const base = Deno.makeTempDirSync({ prefix: "ringside-mount-bench-", dir: values.dir });
-  const plain: Result = {};
-  const auto: Result = {};
-  const never: Result = {};
+  const results: [string, Result][] = [];
+  const column = (name: string): Result => {
+    const r: Result = {};
+    results.push([name, r]);
+    return r;
+  };
+  let extBase: string | undefined;
   try {
-    const pdir = `${base}/plain`;
-    Deno.mkdirSync(pdir);
-    metadata(pdir, o, plain);
-    stats(pdir, o, plain);
-    sequential(pdir, o, plain);
-    await onMount(base, "auto", (d) => {
-      metadata(d, o, auto);
-      sequential(d, o, auto);
-    });
-    await onMount(base, "never", (d) => {
-      metadata(d, o, never);
-      stats(d, o, never);
-      sequential(d, o, never);
-    });
+    if (columns.has("plain")) {
+      const pdir = `${base}/plain`;
+      Deno.mkdirSync(pdir);
+      runWorkloads(pdir, o, column("plain dir"), true);
+    }
+    if (columns.has("auto")) {
+      const r = column("ringside auto");
+      await onMount(base, "auto", (d) => runWorkloads(d, o, r, false));
+    }
+    if (columns.has("never")) {
+      const r = column("ringside never");
+      await onMount(base, "never", (d) => runWorkloads(d, o, r, true));
+    }
+    if (columns.has("external") && external !== undefined) {
+      extBase = Deno.makeTempDirSync({ prefix: "ringside-mount-bench-", dir: external });
+      runWorkloads(extBase, o, column(values.label), true);
+    }
   } finally {
     Deno.removeSync(base, { recursive: true });
+    if (extBase !== undefined) Deno.removeSync(extBase, { recursive: true });
   }
-  const cols = ["workload", "plain dir", "ringside auto", "ringside never", "passthrough_hp (ref)"];
+  const cols = ["workload", ...results.map(([name]) => name), "passthrough_hp (ref)"];
   const rows = Object.keys(REFERENCE).map((key) => [
     key,
-    plain[key] ?? "-",
-    auto[key] ?? "-",
-    never[key] ?? "-",
+    ...results.map(([, r]) => cell(r, key)),
     REFERENCE[key],
   ]);
   const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");
   console.log(
     `mount bench: ${o.files} files, ${o.stats} stats, ${o.mib} MiB in 128 KiB blocks, ` +
-      `${o.reads} random 4 KiB reads; file system of ${base}`,
+      `${o.reads} random 4 KiB reads; file system of ${base}` +
+      (extBase === undefined ? "" : `; ${values.label}: ${extBase}`),
   );
   console.log(line(cols));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const r of rows) console.log(line(r));
+  if (values.json) {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [name, r] of results) {
+      out[name] = Object.fromEntries(Object.entries(r).map(([key, f]) => [key, f.value]));
+    }
+    console.log(JSON.stringify(out));
+  }
 }
 
 if (import.meta.main) await main();
