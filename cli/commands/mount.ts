@@ -15,7 +15,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { UserError } from "../errors.ts";
+import { ExitStatus, UserError } from "../errors.ts";
 import { type DevFuseMount, mountDevFuse, passthroughSpec } from "../../transports/mod.ts";
 import { SysError } from "../../sys/libc.ts";
 import { recordingServerSpec } from "../../engine/recorder.ts";
@@ -29,6 +29,7 @@ export interface MountFlags {
   xattr?: true;
   writeback?: true;
   foreground?: true;
+  fusePassthrough?: boolean;
   record?: string;
   snapshot?: true;
 }
@@ -48,6 +49,12 @@ export interface MountPlan {
   };
   /** Stay attached to the terminal. */
   foreground: boolean;
+  /**
+   * Let the kernel read and write opened files directly (FUSE passthrough,
+   * Linux 6.9+); always off while recording, so that the capture holds every
+   * READ and WRITE.
+   */
+  fusePassthrough: boolean;
   /** `--record FILE`, and whether to take a `--snapshot` first. */
   record?: { path: string; snapshot: boolean };
 }
@@ -99,6 +106,7 @@ export function parseMountArgs(
       writeback: flags.writeback ?? false,
     },
     foreground: flags.foreground ?? false,
+    fusePassthrough: (flags.fusePassthrough ?? true) && flags.record === undefined,
     record: flags.record === undefined
       ? undefined
       : { path: flags.record, snapshot: flags.snapshot ?? false },
@@ -125,6 +133,7 @@ export async function runMountForeground(plan: MountPlan): Promise<number> {
     }
     mount = await mountDevFuse(plan.mountpoint, spec, {
       readonly: plan.passthrough.readonly,
+      passthrough: plan.fusePassthrough,
       fsname: "ringside",
     });
   } catch (e) {
@@ -229,6 +238,11 @@ export function registerMount(program: Command<[], { debug?: true }>): void {
     .option("--writeback", "use the kernel's writeback cache")
     .option("--foreground", "stay in the foreground (default: return once mounted)")
     .option(
+      "--no-fuse-passthrough",
+      "do not let the kernel read and write opened files directly (FUSE passthrough, Linux 6.9+; " +
+        "off anyway with --record, so that the capture holds every READ and WRITE)",
+    )
+    .option(
       "--record <file>",
       "record every FUSE exchange to FILE (pcapng); at unmount, FILE.final.json holds the final state",
     )
@@ -249,10 +263,11 @@ export function registerMount(program: Command<[], { debug?: true }>): void {
         if (flags.readonly) args.push("--readonly");
         if (flags.xattr) args.push("--xattr");
         if (flags.writeback) args.push("--writeback");
+        if (flags.fusePassthrough === false) args.push("--no-fuse-passthrough");
         if (flags.record) args.push("--record", flags.record);
         if (flags.snapshot) args.push("--snapshot");
         code = await runMountBackground(args);
       }
-      if (code !== 0) Deno.exit(code);
+      if (code !== 0) throw new ExitStatus(code);
     });
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { UserError } from "../errors.ts";
+import { ExitStatus, UserError } from "../errors.ts";
 import { startVhostUserBackend } from "../../transports/vhost_user/mod.ts";
 import { parseServeUnixArgs, runServeUnix } from "./serve_unix.ts";
 import { recorderSpec } from "../../engine/recorder.ts";
@@ -179,6 +179,6 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
       const code = flags.transport === "unix"
         ? await runServeUnix(parseServeUnixArgs(flags))
         : await runServe(parseServeArgs(flags as ServeFlags));
-      if (code !== 0) Deno.exit(code);
+      if (code !== 0) throw new ExitStatus(code);
     });
 }
