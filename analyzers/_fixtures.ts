@@ -897,7 +897,7 @@ export function workloadFixture(options: WorkloadOptions = {}): Fixture {
  * section for the second): uniques and node ids start over, and the first
  * guest left a request (unique 6) unanswered that the second reuses.
  */
-export function twoGuestsCapture(): Uint8Array {
+function twoGuestsBytes(): Uint8Array {
   const first = new SessionBuilder("guest 1");
   first.setup();
   first.init();
@@ -919,4 +919,19 @@ export function twoGuestsCapture(): Uint8Array {
   out.set(a);
   out.set(c, a.length);
   return out;
+}
+
+/** Two guest sessions in two sections (see `twoGuestsBytes`): clean for `check`. */
+export function twoGuestsFixture(): Fixture {
+  return {
+    name: "two_guests.pcapng",
+    description: "two guests one after another (two sections), uniques and node ids reused",
+    bytes: twoGuestsBytes(),
+    expect: { findings: {} },
+  };
+}
+
+/** The bytes of {@linkcode twoGuestsFixture}. */
+export function twoGuestsCapture(): Uint8Array {
+  return twoGuestsBytes();
 }

@@ -5,6 +5,7 @@ import {
   cleanFixture,
   type Fixture,
   twoGuestsCapture,
+  twoGuestsFixture,
   violationFixtures,
   workloadFixture,
 } from "./_fixtures.ts";
@@ -89,7 +90,7 @@ Deno.test("check: findings past maxFindings are counted, not listed", async () =
 });
 
 Deno.test("check: testdata/analyzers holds exactly what the generator makes", async () => {
-  for (const f of [cleanFixture(), workloadFixture(), ...violationFixtures()]) {
+  for (const f of [cleanFixture(), workloadFixture(), twoGuestsFixture(), ...violationFixtures()]) {
     const path = new URL(`../testdata/analyzers/${f.name}`, import.meta.url);
     const onDisk = await Deno.readFile(path);
     assert.ok(

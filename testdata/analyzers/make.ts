@@ -6,9 +6,14 @@
  *
  * @module
  */
-import { cleanFixture, violationFixtures, workloadFixture } from "../../analyzers/_fixtures.ts";
+import {
+  cleanFixture,
+  twoGuestsFixture,
+  violationFixtures,
+  workloadFixture,
+} from "../../analyzers/_fixtures.ts";
 
-for (const f of [cleanFixture(), workloadFixture(), ...violationFixtures()]) {
+for (const f of [cleanFixture(), workloadFixture(), twoGuestsFixture(), ...violationFixtures()]) {
   const path = new URL(`./${f.name}`, import.meta.url);
   await Deno.writeFile(path, f.bytes);
   console.log(`${f.name.padEnd(30)} ${String(f.bytes.length).padStart(8)} bytes  ${f.description}`);
