@@ -34,6 +34,23 @@ export function buildProgram(): Command<[], { debug?: true }> {
     .option("--debug", "show stack traces for errors")
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ sortSubcommands: true })
+    .addHelpText(
+      "after",
+      `
+Start here:
+  ringside demo                                     record, replay and diff a scripted guest session
+  ringside serve --socket /tmp/vfs.sock --shared-dir /srv/share --record s.pcapng
+                                                    be the virtio-fs back-end of a QEMU guest, recorded
+  ringside vm --vhost-user /tmp/vfs.sock -- ls -la /mnt
+                                                    boot a throw-away guest against that socket
+  ringside mount /srv/share /mnt/share              the same server for the host kernel (/dev/fuse)
+  ringside decode s.pcapng --filter errors          what happened, like tcpdump (--json, --jsonl)
+  ringside stats s.pcapng; ringside check s.pcapng  latency, leaks, hangs; protocol violations
+  ringside report s.pcapng --html report.html       the same as one self-contained page
+  ringside replay s.pcapng --dir /tmp/copy          run it again elsewhere and say what differs
+
+Run "ringside help COMMAND" for a command's options and examples.`,
+    )
     // set before the sub-commands are added so that they inherit it: usage
     // errors anywhere end in main() with exit status 2, never process.exit
     .exitOverride();
