@@ -8,6 +8,7 @@
  * ```sh
  * deno run -A bench/vhost_user_bench.ts                # both back-ends, 2 s per row
  * deno run -A bench/vhost_user_bench.ts --seconds 5 --targets ringside
+ * deno run -A bench/vhost_user_bench.ts --targets ringside-record,ringside --rounds 3
  * ```
  *
  * Each back-end runs as its own process (`ringside serve` through cli/main.ts;
@@ -33,6 +34,8 @@ function ringside(socket: string, dir: string, extra: string[] = []): Deno.Child
     args: [
       "run",
       "-A",
+      // RINGSIDE_BENCH_DENO_FLAGS: extra flags for the back-end (`--cpu-prof-dir=/tmp/prof`)
+      ...(Deno.env.get("RINGSIDE_BENCH_DENO_FLAGS") ?? "").split(" ").filter((f) => f !== ""),
       new URL("../cli/main.ts", import.meta.url).pathname,
       "serve",
       "--socket",
@@ -287,6 +290,13 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
   }
 }
 
+function median(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 async function benchMain(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -294,34 +304,59 @@ async function benchMain(args: string[]): Promise<number> {
       seconds: { type: "string", default: "2" },
       targets: { type: "string", default: "ringside,virtiofsd" },
       "spin-us": { type: "string", default: "50" },
+      rounds: { type: "string", default: "1" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(
       "usage: deno run -A bench/vhost_user_bench.ts [--seconds S] " +
-        "[--targets ringside,ringside-record,virtiofsd] [--spin-us N (front-end, default 50)]",
+        "[--targets ringside,ringside-record,virtiofsd] [--spin-us N (front-end, default 50)] " +
+        "[--rounds N (targets alternate, medians reported)]",
     );
     return 0;
   }
   const seconds = Number(values.seconds);
+  const rounds = Math.max(1, Number(values.rounds));
   frontendSpinUs = Number(values["spin-us"]);
   const names = values.targets.split(",").map((s) => s.trim()).filter((s) => s !== "");
   const dir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-vu-bench-" });
-  const results = new Map<string, Row[]>();
+  /** Per target, per round, the rows. */
+  const runs = new Map<string, Row[][]>(names.map((n) => [n, []]));
+  const loads: string[] = [];
   try {
     await Deno.writeFile(`${dir}/data`, new Uint8Array(FILE_SIZE).fill(7));
-    for (const name of names) {
-      const t = TARGETS[name];
-      if (t === undefined) {
-        throw new Error(`unknown target ${name} (ringside, ringside-record, virtiofsd)`);
+    for (let round = 0; round < rounds; round++) {
+      // alternate the order so neither target always runs first (warm caches, load drift)
+      const order = round % 2 === 0 ? names : [...names].reverse();
+      for (const name of order) {
+        const t = TARGETS[name];
+        if (t === undefined) {
+          throw new Error(`unknown target ${name} (ringside, ringside-record, virtiofsd)`);
+        }
+        console.error(`vhost_user_bench: round ${round + 1}/${rounds}: ${name} ...`);
+        runs.get(name)!.push(await runTarget(t, dir, seconds));
+        await Deno.remove(`${dir}.capture.pcapng`).catch(() => {});
       }
-      console.error(`vhost_user_bench: ${name} ...`);
-      results.set(name, await runTarget(t, dir, seconds));
+      loads.push(Deno.loadavg()[0].toFixed(2));
     }
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.remove(`${dir}.capture.pcapng`).catch(() => {});
+  }
+  // medians over the rounds, row by row
+  const results = new Map<string, Row[]>();
+  for (const [n, perRound] of runs) {
+    results.set(
+      n,
+      perRound[0].map((row, i) => ({
+        name: row.name,
+        opsPerSec: median(perRound.map((r) => r[i].opsPerSec)),
+        p50us: median(perRound.map((r) => r[i].p50us)),
+        backendCpu: median(perRound.map((r) => r[i].backendCpu ?? NaN)),
+        frontendCpu: median(perRound.map((r) => r[i].frontendCpu ?? NaN)),
+      })),
+    );
   }
   const first = results.values().next().value as Row[];
   const header = [
@@ -332,6 +367,9 @@ async function benchMain(args: string[]): Promise<number> {
   // every target against the last one named (virtiofsd by default)
   const base = names[names.length - 1];
   for (const n of names.slice(0, -1)) header.push(`${n}/${base}`);
+  if (rounds > 1) {
+    for (const n of names.slice(0, -1)) header.push(`${n}/${base} per round`);
+  }
   const body = first.map((row, i) => {
     const cells = [row.name];
     for (const n of names) {
@@ -339,7 +377,7 @@ async function benchMain(args: string[]): Promise<number> {
       cells.push(
         Math.round(r.opsPerSec).toLocaleString("en-US"),
         r.p50us.toFixed(1),
-        r.backendCpu === undefined ? "?" : r.backendCpu.toFixed(2),
+        Number.isNaN(r.backendCpu) ? "?" : r.backendCpu!.toFixed(2),
       );
     }
     cells.push(
@@ -347,6 +385,15 @@ async function benchMain(args: string[]): Promise<number> {
     );
     for (const n of names.slice(0, -1)) {
       cells.push(`${(results.get(n)![i].opsPerSec / results.get(base)![i].opsPerSec).toFixed(2)}x`);
+    }
+    if (rounds > 1) {
+      for (const n of names.slice(0, -1)) {
+        const own = runs.get(n)!;
+        const other = runs.get(base)!;
+        cells.push(
+          own.map((r, k) => (r[i].opsPerSec / other[k][i].opsPerSec).toFixed(2)).join(" "),
+        );
+      }
     }
     return cells;
   });
@@ -356,9 +403,11 @@ async function benchMain(args: string[]): Promise<number> {
     " |";
   console.log(
     `test front-end (TypeScript, sync FFI, watches the used ring ${frontendSpinUs} us before ` +
-      `sleeping), ${seconds} s per row, source on /dev/shm; ` +
+      `sleeping), ${seconds} s per row, source on /dev/shm, median of ${rounds} round(s) ` +
+      `(targets alternating); ` +
       `cpu = CPU seconds per second of the back-end process, front-end cpu likewise per target; ` +
-      `load ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`,
+      `1-min load after each round ${loads.join(" ")}, now ` +
+      `${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`,
   );
   console.log(
     [line(header), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...body.map(line)]

@@ -138,6 +138,37 @@ const TWO32 = 0x1_0000_0000;
 const originHi = Number(timeOriginNs >> 32n);
 const originLo = Number(timeOriginNs & 0xffffffffn);
 const BLOCK_ENHANCED_PACKET = 6;
+const KIND_REQUEST = RECORD_KIND_CODES.fuse_request;
+const KIND_REPLY = RECORD_KIND_CODES.fuse_reply;
+const KIND_NOTIFY = RECORD_KIND_CODES.fuse_notify;
+const KIND_KICK = RECORD_KIND_CODES.ring_kick;
+const KIND_CALL = RECORD_KIND_CODES.ring_call;
+const KIND_CHAIN = RECORD_KIND_CODES.ring_chain;
+/** epb_flags direction (1 inbound, 2 outbound) by record kind code. */
+const EPB_DIRECTION: number[] = [];
+/** True for the FUSE kinds (their header carries the negotiated minor), by kind code. */
+const KIND_IS_FUSE: boolean[] = [];
+for (const [kind, code] of Object.entries(RECORD_KIND_CODES) as [RecordKind, number][]) {
+  EPB_DIRECTION[code] = recordDirection(kind) === "inbound" ? 1 : 2;
+  KIND_IS_FUSE[code] = kind.startsWith("fuse_");
+}
+/**
+ * The record prefix (Exported-PDU tags, then a zeroed record header) as
+ * little-endian u32 words: written word by word, which costs less than a
+ * `set()` call per record.
+ */
+const PREFIX_WORDS: number[] = (() => {
+  const prefix = encodeRecordPrefix({ kind: "fuse_request" });
+  const v = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  const words: number[] = [];
+  // the kind byte is written per record: zero it in the template
+  const kindAt = RECORD_PREFIX_LENGTH - 24 + 2;
+  prefix[kindAt] = 0;
+  for (let i = 0; i < RECORD_PREFIX_LENGTH; i += 4) words.push(v.getUint32(i, true));
+  return words;
+})();
+/** Payloads up to this size are copied byte by byte (a `set()` call costs more). */
+const SMALL_COPY = 64;
 const OPT_EPB_FLAGS = 2;
 const DEFAULT_FLUSH_BYTES = 256 * 1024;
 
@@ -165,12 +196,16 @@ export class Recorder {
   #closed = false;
   #records = 0;
   #minor = 0;
-  #initUnique = -1n;
+  /** The unique of the recorded INIT request as u32 halves (-1: none pending). */
+  #initLo = -1;
+  #initHi = -1;
   #initMinor = 0;
-  /** The Exported-PDU tags and a zeroed record header, copied before every payload. */
-  #prefix = encodeRecordPrefix({ kind: "fuse_request" });
   #scratch8 = new Uint8Array(8);
+  #scratch8View = new DataView(this.#scratch8.buffer);
   #scratch4 = new Uint8Array(4);
+  #scratch4View = new DataView(this.#scratch4.buffer);
+  /** Interfaces added (mirrors the writer's count without a getter call per record). */
+  #interfaces = 0;
   #lastHi = 0;
   #lastLo = 0;
   /** The writer thread's ring, when the file is written off this thread. */
@@ -272,6 +307,7 @@ export class Recorder {
     if (id === undefined) {
       id = this.#writer.addInterface({ name, description: options.description });
       this.#channels.set(name, id);
+      this.#interfaces = this.#writer.interfaceCount;
     }
     return id;
   }
@@ -280,32 +316,37 @@ export class Recorder {
   fuseRequest(channel: number, bytes: Uint8Array, meta: RecordMeta = {}): void {
     if (bytes.length >= 16 && bytes[4] === FUSE_INIT && bytes[5] === 0 && bytes.length >= 48) {
       // fuse_init_in.minor at 44: remembered to settle the minor from the reply
-      this.#initUnique = u64(bytes, 8);
+      this.#initLo = u32(bytes, 8);
+      this.#initHi = u32(bytes, 12);
       this.#initMinor = u32(bytes, 44);
     }
-    this.#put(channel, "fuse_request", bytes, meta);
+    this.#put(channel, KIND_REQUEST, bytes, meta, 0);
   }
 
   /** Records a FUSE reply, or a notification when its unique is 0, on `channel`. */
   fuseReply(channel: number, bytes: Uint8Array, meta: RecordMeta = {}): void {
-    let kind: RecordKind = "fuse_reply";
+    let kind = KIND_REPLY;
     if (bytes.length >= 16) {
-      const unique = u64(bytes, 8);
-      if (unique === 0n) kind = "fuse_notify";
-      else if (unique === this.#initUnique && bytes.length >= 24 && u32(bytes, 4) === 0) {
+      // the unique as u32 halves: no BigInt per reply
+      const lo = u32(bytes, 8);
+      const hi = u32(bytes, 12);
+      if (lo === 0 && hi === 0) kind = KIND_NOTIFY;
+      else if (
+        lo === this.#initLo && hi === this.#initHi && bytes.length >= 24 && u32(bytes, 4) === 0
+      ) {
         // fuse_init_out.minor at 20
         this.#minor = Math.min(this.#initMinor, u32(bytes, 20));
-        this.#initUnique = -1n;
+        this.#initLo = this.#initHi = -1;
       }
     }
-    this.#put(channel, kind, bytes, meta);
+    this.#put(channel, kind, bytes, meta, 0);
   }
 
   /** Records a vhost-user message with its fd count. */
   vhostUser(channel: number, bytes: Uint8Array, meta: VhostUserRecordMeta): void {
-    const kind: RecordKind = meta.direction === "front_to_back"
-      ? "vhost_user_front_to_back"
-      : "vhost_user_back_to_front";
+    const kind = meta.direction === "front_to_back"
+      ? RECORD_KIND_CODES.vhost_user_front_to_back
+      : RECORD_KIND_CODES.vhost_user_back_to_front;
     this.#put(channel, kind, bytes, meta, meta.fdCount ?? 0);
   }
 
@@ -314,14 +355,14 @@ export class Recorder {
     let payload = EMPTY;
     if (meta.count !== undefined) {
       payload = this.#scratch8;
-      new DataView(payload.buffer).setBigUint64(0, BigInt.asUintN(64, meta.count), true);
+      this.#scratch8View.setBigUint64(0, BigInt.asUintN(64, meta.count), true);
     }
-    this.#put(channel, "ring_kick", payload, meta);
+    this.#put(channel, KIND_KICK, payload, meta, 0);
   }
 
   /** Records a call (the device interrupted the driver) of `meta.queue`. */
   ringCall(channel: number, meta: RecordMeta): void {
-    this.#put(channel, "ring_call", EMPTY, meta);
+    this.#put(channel, KIND_CALL, EMPTY, meta, 0);
   }
 
   /**
@@ -332,9 +373,9 @@ export class Recorder {
     let payload = EMPTY;
     if (meta.usedLength !== undefined) {
       payload = this.#scratch4;
-      new DataView(payload.buffer).setUint32(0, meta.usedLength, true);
+      this.#scratch4View.setUint32(0, meta.usedLength, true);
     }
-    this.#put(channel, "ring_chain", payload, meta);
+    this.#put(channel, KIND_CHAIN, payload, meta, 0);
   }
 
   /**
@@ -422,18 +463,16 @@ export class Recorder {
    * `encodeRecordPrefix` allocate per record, which costs more than the copy
    * itself at FUSE message rates.
    */
-  #put(channel: number, kind: RecordKind, payload: Uint8Array, meta: RecordMeta, fdCount = 0) {
+  #put(channel: number, kind: number, payload: Uint8Array, meta: RecordMeta, fdCount: number) {
     if (this.#closed) throw new Error("Recorder: record after close()");
-    if (channel < 0 || channel >= this.#writer.interfaceCount) {
-      throw new RangeError(
-        `interface ${channel} was not added (there are ${this.#writer.interfaceCount})`,
-      );
+    if (!(channel >= 0 && channel < this.#interfaces)) {
+      throw new RangeError(`interface ${channel} was not added (there are ${this.#interfaces})`);
     }
-    const fuseMinor = this.#minor > 0 && kind.startsWith("fuse_") ? this.#minor : 0;
     const now = performance.now();
     let hi: number;
     let lo: number;
     if (meta.timeNs === undefined) {
+      // the epoch offset in u32 halves plus performance.now() in ns: no BigInt
       lo = originLo + Math.round(now * 1e6);
       hi = originHi + Math.floor(lo / TWO32);
       lo %= TWO32;
@@ -448,7 +487,8 @@ export class Recorder {
     }
     this.#lastHi = hi;
     this.#lastLo = lo;
-    const len = RECORD_PREFIX_LENGTH + payload.length;
+    const n = payload.length;
+    const len = RECORD_PREFIX_LENGTH + n;
     const padded = (len + 3) & ~3;
     const total = 28 + padded + 12 + 4;
     this.#reserve(total);
@@ -462,10 +502,13 @@ export class Recorder {
     v.setUint32(p + 16, lo, true);
     v.setUint32(p + 20, len, true);
     v.setUint32(p + 24, len, true);
-    b.set(this.#prefix, p + 28);
-    // the record header (codecs/pcapng/record.ts), after the 16 bytes of Exported-PDU tags
+    // the Exported-PDU tags and a zeroed record header from the template
+    for (let i = 0, q = p + 28; i < PREFIX_WORDS.length; i++, q += 4) {
+      v.setUint32(q, PREFIX_WORDS[i], true);
+    }
+    // the record header (codecs/pcapng/record.ts), after the Exported-PDU tags
     const h = p + 28 + RECORD_PREFIX_LENGTH - 24;
-    b[h + 2] = RECORD_KIND_CODES[kind];
+    b[h + 2] = kind;
     if (fdCount > 0) b[h + 3] = Math.min(fdCount, 0xff);
     let flags = (meta.flags ?? 0) & 0xffff & ~RECORD_FLAG_CHAIN;
     v.setUint16(h + 6, meta.queue ?? NO_QUEUE, true);
@@ -478,13 +521,19 @@ export class Recorder {
       v.setUint32(h + 16, c.writableBytes, true);
     }
     v.setUint16(h + 4, flags, true);
-    if (fuseMinor !== 0) v.setUint16(h + 20, fuseMinor, true);
+    if (this.#minor > 0 && KIND_IS_FUSE[kind]) v.setUint16(h + 20, this.#minor, true);
     if (meta.malformation !== undefined) b[h + 22] = MALFORMATION_CODES[meta.malformation] ?? 0;
-    b.set(payload, p + 28 + RECORD_PREFIX_LENGTH);
+    // the payload: one copy, straight into the block
+    const d = p + 28 + RECORD_PREFIX_LENGTH;
+    if (n <= SMALL_COPY) {
+      for (let i = 0; i < n; i++) b[d + i] = payload[i];
+    } else {
+      b.set(payload, d);
+    }
     for (let q = p + 28 + len; q < p + 28 + padded; q++) b[q] = 0;
     const o = p + 28 + padded;
     v.setUint32(o, OPT_EPB_FLAGS | (4 << 16), true);
-    v.setUint32(o + 4, recordDirection(kind) === "inbound" ? 1 : 2, true);
+    v.setUint32(o + 4, EPB_DIRECTION[kind], true);
     v.setUint32(o + 8, 0, true); // opt_endofopt
     v.setUint32(o + 12, total, true);
     this.#pos = p + total;
@@ -551,12 +600,17 @@ class WriterRing {
     Atomics.notify(this.#ctrl, RING_CTRL.WAKE);
   }
 
-  /** Seals the current chunk at `len` bytes; returns the next one (waiting for the writer when all are full). */
+  /**
+   * Seals the current chunk at `len` bytes; returns the next one (waiting for
+   * the writer when all are full). The writer is woken only once half the
+   * ring waits for it: until then its own look (every `intervalMs`) writes
+   * the sealed chunks, in one wake-up rather than one per chunk.
+   */
   seal(len: number): Uint8Array {
     this.publish(len);
     this.#sealed++;
     Atomics.store(this.#ctrl, RING_CTRL.SEALED, this.#sealed);
-    this.wake();
+    if (this.#sealed - Atomics.load(this.#ctrl, RING_CTRL.WRITTEN) >= RING_CHUNKS / 2) this.wake();
     this.#waitWritten(this.#sealed - RING_CHUNKS + 1);
     return this.chunk();
   }
@@ -575,6 +629,7 @@ class WriterRing {
     for (;;) {
       const w = Atomics.load(this.#ctrl, RING_CTRL.WRITTEN);
       if (w >= n) return;
+      this.wake();
       if (Atomics.load(this.#ctrl, RING_CTRL.DONE) !== 0) {
         throw new Error(`Recorder: the writer of ${this.#path} stopped`);
       }
@@ -601,10 +656,6 @@ const EMPTY = new Uint8Array(0);
 
 function u32(b: Uint8Array, p: number): number {
   return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
-}
-
-function u64(b: Uint8Array, p: number): bigint {
-  return (BigInt(u32(b, p + 4)) << 32n) | BigInt(u32(b, p));
 }
 
 /** Options of a {@linkcode RecordingServer}. */
@@ -638,6 +689,8 @@ export class RecordingServer implements FuseServer {
   readonly inner: FuseServer;
   #channel: number;
   #closeRecorder: boolean;
+  /** The meta of requests on the server's own channel (shared: never written). */
+  #ownMeta: ChannelMeta;
 
   /** Wraps `inner`, recording to `recorder` on channel `options.channel`. */
   constructor(inner: FuseServer, recorder: Recorder, options: RecordingServerOptions) {
@@ -645,11 +698,12 @@ export class RecordingServer implements FuseServer {
     this.recorder = recorder;
     this.#channel = recorder.channel(options.channel, { description: options.description });
     this.#closeRecorder = options.closeRecorder ?? true;
+    this.#ownMeta = Object.freeze({ channel: this.#channel });
   }
 
   /** Answers `request` (see {@linkcode FuseServer.handle}) and records both. */
   handle(request: Uint8Array): Uint8Array | null | Promise<Uint8Array | null> {
-    return this.handleOn(request, { channel: this.#channel });
+    return this.handleOn(request, this.#ownMeta);
   }
 
   /**
@@ -662,7 +716,10 @@ export class RecordingServer implements FuseServer {
   ): Uint8Array | null | Promise<Uint8Array | null> {
     const rec = this.recorder;
     rec.fuseRequest(meta.channel, request, meta);
-    const replyMeta: RecordMeta = { queue: meta.queue, chain: meta.chain, flags: meta.flags };
+    // the reply travels where the request did; it takes its own time (a new meta only then)
+    const replyMeta: RecordMeta = meta.timeNs === undefined
+      ? meta
+      : { queue: meta.queue, chain: meta.chain, flags: meta.flags };
     const reply = this.inner.handle(request);
     if (reply instanceof Promise) {
       return reply.then((r) => {
