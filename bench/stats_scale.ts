@@ -11,7 +11,9 @@
  *
  * Modes: `pcapng` (the container alone), `events` (readEvents with lazy
  * bodies, in batches: records, headers, pairing), `stats`, `check` (as the
- * CLI runs them: lazy bodies, batches). Prints MB/s per run and the median,
+ * CLI runs them: lazy bodies, batches). Prints MB/s per run and the median
+ * (wall clock, and per CPU second of the main thread, which a busy machine
+ * disturbs less),
  * the largest peak RSS, and the machine load before and after. Peak RSS
  * depends on how lazily V8 collects; `--heap-mib` caps the JavaScript heap
  * (V8's old space) of the runs, so a run that finishes under a small cap on
@@ -78,6 +80,17 @@ async function runOnce(mode: Mode, path: string): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+/** CPU seconds the main (JavaScript) thread has used, from /proc (NaN elsewhere). */
+function mainThreadCpu(): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/self/task/${Deno.pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in USER_HZ (100)
+  } catch {
+    return NaN;
+  }
+}
+
 function load(): string {
   try {
     return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -107,8 +120,10 @@ const args = parseArgs({
 
 if (args.values.child !== undefined) {
   // a child: one run, one JSON line
+  const cpu0 = mainThreadCpu();
   const seconds = await runOnce(args.values.child as Mode, args.values.path!);
-  console.log(JSON.stringify({ seconds, peakMiB: peakMiB() }));
+  const cpu = mainThreadCpu() - cpu0;
+  console.log(JSON.stringify({ seconds, cpu, peakMiB: peakMiB() }));
 } else {
   const mix = args.values.mix === "data" ? "data" : "metadata";
   const runs = Math.max(1, Number(args.values.runs));
@@ -121,6 +136,7 @@ if (args.values.child !== undefined) {
     console.log(`capture: ${(size / 1e6).toFixed(0)} MB ${mix} (${path}); load ${load()}`);
     for (const mode of modes) {
       const rates: number[] = [];
+      const cpuRates: number[] = [];
       let peak = 0;
       for (let i = 0; i < runs; i++) {
         const out = await new Deno.Command(Deno.execPath(), {
@@ -140,12 +156,15 @@ if (args.values.child !== undefined) {
         if (!out.success) throw new Error(`${mode} run ${i + 1} failed`);
         const r = JSON.parse(new TextDecoder().decode(out.stdout).trim());
         rates.push(size / 1e6 / r.seconds);
+        cpuRates.push(size / 1e6 / r.cpu);
         peak = Math.max(peak, r.peakMiB);
       }
       console.log(
         `${mode.padEnd(7)} median ${median(rates).toFixed(0).padStart(4)} MB/s  (runs: ${
           rates.map((r) => r.toFixed(0)).join(", ")
-        })  peak RSS ${peak.toFixed(0)} MiB`,
+        }); per main-thread CPU second ${median(cpuRates).toFixed(0)} MB/s; peak RSS ${
+          peak.toFixed(0)
+        } MiB`,
       );
     }
     console.log(`load after: ${load()}`);
