@@ -212,7 +212,7 @@ export function recordDirection(kind: RecordKind): Direction {
   }
 }
 
-const PDU_TAGS = (() => {
+const PDU_TAGS: Uint8Array = (() => {
   const name = new TextEncoder().encode(RINGSIDE_DISSECTOR_NAME);
   const padded = (name.length + 3) & ~3;
   const out = new Uint8Array(4 + padded + 4);
@@ -224,7 +224,7 @@ const PDU_TAGS = (() => {
 })();
 
 /** Byte length of the Exported-PDU tags and record header before a payload. */
-export const RECORD_PREFIX_LENGTH = PDU_TAGS.length + RECORD_HEADER_LENGTH;
+export const RECORD_PREFIX_LENGTH: number = PDU_TAGS.length + RECORD_HEADER_LENGTH;
 
 function checkRange(field: string, at: number, value: number, max: number): void {
   if (!Number.isInteger(value) || value < 0 || value > max) {
