@@ -16,6 +16,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { ExitStatus, UserError } from "../errors.ts";
+import { parseServerFlags, type PassthroughChoice, requireDirectory } from "./_server_flags.ts";
 import { type DevFuseMount, mountDevFuse, passthroughSpec } from "../../transports/mod.ts";
 import { SysError } from "../../sys/libc.ts";
 import { recordingServerSpec } from "../../engine/recorder.ts";
@@ -41,12 +42,7 @@ export interface MountPlan {
   /** Where to mount it. */
   mountpoint: string;
   /** Passthrough options. */
-  passthrough: {
-    cache: "never" | "auto" | "always";
-    readonly: boolean;
-    xattr: boolean;
-    writeback: boolean;
-  };
+  passthrough: PassthroughChoice;
   /** Stay attached to the terminal. */
   foreground: boolean;
   /**
@@ -59,20 +55,6 @@ export interface MountPlan {
   record?: { path: string; snapshot: boolean };
 }
 
-function usage(message: string): UserError {
-  return new UserError(`mount: ${message}`, 2);
-}
-
-function directory(path: string, what: string): void {
-  let st: Deno.FileInfo;
-  try {
-    st = Deno.statSync(path);
-  } catch {
-    throw new UserError(`mount: ${what} ${path} does not exist`);
-  }
-  if (!st.isDirectory) throw new UserError(`mount: ${what} ${path} is not a directory`);
-}
-
 /**
  * Checks operands, flags and the machine (root, /dev/fuse, both directories)
  * and turns them into a plan; throws a one-line {@linkcode UserError}.
@@ -82,14 +64,9 @@ export function parseMountArgs(
   mountpoint: string,
   flags: MountFlags,
 ): MountPlan {
-  const cacheWord = flags.cache ?? "auto";
-  const cache = cacheWord === "none" ? "never" : cacheWord;
-  if (cache !== "never" && cache !== "auto" && cache !== "always") {
-    throw usage(`--cache must be never, auto or always, not ${cacheWord}`);
-  }
-  if (flags.snapshot && flags.record === undefined) throw usage("--snapshot needs --record FILE");
-  directory(sharedDir, "shared directory");
-  directory(mountpoint, "mountpoint");
+  const { passthrough, record } = parseServerFlags("mount", flags);
+  requireDirectory("mount", sharedDir, "shared directory");
+  requireDirectory("mount", mountpoint, "mountpoint");
   if (Deno.uid() !== 0) throw new UserError("mount: mounting a FUSE file system needs root");
   try {
     Deno.statSync("/dev/fuse");
@@ -99,17 +76,10 @@ export function parseMountArgs(
   return {
     sharedDir,
     mountpoint,
-    passthrough: {
-      cache,
-      readonly: flags.readonly ?? false,
-      xattr: flags.xattr ?? false,
-      writeback: flags.writeback ?? false,
-    },
+    passthrough,
     foreground: flags.foreground ?? false,
-    fusePassthrough: (flags.fusePassthrough ?? true) && flags.record === undefined,
-    record: flags.record === undefined
-      ? undefined
-      : { path: flags.record, snapshot: flags.snapshot ?? false },
+    fusePassthrough: (flags.fusePassthrough ?? true) && record === undefined,
+    record,
   };
 }
 

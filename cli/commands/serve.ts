@@ -7,6 +7,12 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { ExitStatus, UserError } from "../errors.ts";
+import {
+  parseServerFlags,
+  type PassthroughChoice,
+  requireDirectory,
+  usageError,
+} from "./_server_flags.ts";
 import { startVhostUserBackend } from "../../transports/vhost_user/mod.ts";
 import { parseServeUnixArgs, runServeUnix } from "./serve_unix.ts";
 import { recorderSpec } from "../../engine/recorder.ts";
@@ -38,12 +44,7 @@ export interface ServePlan {
   /** The shared directory. */
   sharedDir: string;
   /** Passthrough options. */
-  passthrough: {
-    cache: "never" | "auto" | "always";
-    readonly: boolean;
-    xattr: boolean;
-    writeback: boolean;
-  };
+  passthrough: PassthroughChoice;
   /** Request queues. */
   queues: number;
   /** Offer packed rings. */
@@ -53,7 +54,7 @@ export interface ServePlan {
 }
 
 function usage(message: string): UserError {
-  return new UserError(`serve: ${message}`, 2);
+  return usageError("serve", message);
 }
 
 /** Checks the flags and turns them into a plan; throws a usage {@linkcode UserError}. */
@@ -65,38 +66,20 @@ export function parseServeArgs(flags: ServeFlags): ServePlan {
   const socket = flags.socket ?? flags.socketPath;
   if (socket === undefined) throw usage("--socket PATH is required");
   if (flags.sharedDir === undefined) throw usage("--shared-dir DIR is required");
-  if (flags.snapshot && flags.record === undefined) throw usage("--snapshot needs --record FILE");
-  const cacheWord = flags.cache ?? "auto";
-  const cache = cacheWord === "none" ? "never" : cacheWord;
-  if (cache !== "never" && cache !== "auto" && cache !== "always") {
-    throw usage(`--cache must be never, auto or always, not ${cacheWord}`);
-  }
+  const { passthrough, record } = parseServerFlags("serve", flags);
   const queues = Number(flags.queues ?? "1");
   if (!Number.isInteger(queues) || queues < 1 || queues > 254) {
     throw usage(`--queues must be an integer from 1 to 254, not ${flags.queues}`);
   }
-  let st: Deno.FileInfo;
-  try {
-    st = Deno.statSync(flags.sharedDir);
-  } catch {
-    throw new UserError(`serve: shared directory ${flags.sharedDir} does not exist`);
-  }
-  if (!st.isDirectory) throw new UserError(`serve: ${flags.sharedDir} is not a directory`);
+  requireDirectory("serve", flags.sharedDir, "shared directory");
   return {
     transport: "vhost-user",
     socket,
     sharedDir: flags.sharedDir,
-    passthrough: {
-      cache,
-      readonly: flags.readonly ?? false,
-      xattr: flags.xattr ?? false,
-      writeback: flags.writeback ?? false,
-    },
+    passthrough,
     queues,
     packed: flags.packed ?? true,
-    record: flags.record === undefined
-      ? undefined
-      : { path: flags.record, snapshot: flags.snapshot ?? false },
+    record,
   };
 }
 

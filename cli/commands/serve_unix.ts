@@ -7,6 +7,12 @@
  * @module
  */
 import { UserError } from "../errors.ts";
+import {
+  parseServerFlags,
+  type PassthroughChoice,
+  requireDirectory,
+  usageError,
+} from "./_server_flags.ts";
 import { type ForgetReply, listenUnix, passthroughSpec } from "../../transports/mod.ts";
 import { recordingServerSpec } from "../../engine/recorder.ts";
 import { snapshotForCapture } from "../../engine/snapshot.ts";
@@ -32,12 +38,7 @@ export interface ServeUnixPlan {
   /** The shared directory. */
   sharedDir: string;
   /** Passthrough options. */
-  passthrough: {
-    cache: "never" | "auto" | "always";
-    readonly: boolean;
-    xattr: boolean;
-    writeback: boolean;
-  };
+  passthrough: PassthroughChoice;
   /** What a reply-less request (FORGET) gets. */
   forgetReply: ForgetReply;
   /** `--record FILE`, and whether to take a `--snapshot` first. */
@@ -45,7 +46,7 @@ export interface ServeUnixPlan {
 }
 
 function usage(message: string): UserError {
-  return new UserError(`serve: ${message}`, 2);
+  return usageError("serve", message);
 }
 
 /** Checks the flags for `--transport unix`; throws a one-line {@linkcode UserError}. */
@@ -53,37 +54,13 @@ export function parseServeUnixArgs(flags: ServeUnixFlags): ServeUnixPlan {
   const socket = flags.socket ?? flags.socketPath;
   if (socket === undefined) throw usage("--socket PATH is required");
   if (flags.sharedDir === undefined) throw usage("--shared-dir DIR is required");
-  if (flags.snapshot && flags.record === undefined) throw usage("--snapshot needs --record FILE");
-  const cacheWord = flags.cache ?? "auto";
-  const cache = cacheWord === "none" ? "never" : cacheWord;
-  if (cache !== "never" && cache !== "auto" && cache !== "always") {
-    throw usage(`--cache must be never, auto or always, not ${cacheWord}`);
-  }
+  const { passthrough, record } = parseServerFlags("serve", flags);
   const forgetReply = flags.forgetReply ?? "header";
   if (forgetReply !== "header" && forgetReply !== "none") {
     throw usage(`--forget-reply must be header or none, not ${forgetReply}`);
   }
-  let st: Deno.FileInfo;
-  try {
-    st = Deno.statSync(flags.sharedDir);
-  } catch {
-    throw new UserError(`serve: shared directory ${flags.sharedDir} does not exist`);
-  }
-  if (!st.isDirectory) throw new UserError(`serve: ${flags.sharedDir} is not a directory`);
-  return {
-    socket,
-    sharedDir: flags.sharedDir,
-    passthrough: {
-      cache,
-      readonly: flags.readonly ?? false,
-      xattr: flags.xattr ?? false,
-      writeback: flags.writeback ?? false,
-    },
-    forgetReply,
-    record: flags.record === undefined
-      ? undefined
-      : { path: flags.record, snapshot: flags.snapshot ?? false },
-  };
+  requireDirectory("serve", flags.sharedDir, "shared directory");
+  return { socket, sharedDir: flags.sharedDir, passthrough, forgetReply, record };
 }
 
 /** Serves until SIGINT or SIGTERM; returns the exit status. */
