@@ -4,12 +4,19 @@
  *   deno bench -A bench/record_bench.ts
  *
  * - `in-process`: 200 requests per iteration (LOOKUP, GETATTR, 4 KiB READ,
- *   4 KiB WRITE, in turn) straight into `createPassthrough`, and the same
- *   through a `RecordingServer` writing a pcapng file in /tmp.
+ *   4 KiB WRITE, in turn) straight into `createPassthrough`, the same
+ *   through a `RecordingServer` writing a pcapng file in /tmp (the writer
+ *   thread writes it), and through a `RecordingServer` whose recorder hands
+ *   its blocks to a sink that drops them (what encoding the records costs,
+ *   without the file).
  * - `/dev/fuse` (root with /dev/fuse only): 50 rounds per iteration of
  *   stat + 4 KiB read + 4 KiB write through a kernel mount served by the
  *   reader Worker (cache never, so every call reaches the server), plain and
  *   with `recordingServerSpec`.
+ * - `unix`: 50 rounds per iteration of GETATTR + 4 KiB READ + 4 KiB WRITE,
+ *   one request in flight, through a Unix socket to `ringside serve
+ *   --transport unix` processes (cache never), one plain and one with
+ *   `--record` (the capture in /tmp).
  *
  * The target is at most 5% slower with recording (compare the group's
  * baseline row).
@@ -108,6 +115,12 @@ const recorded = new RecordingServer(createPassthrough(share), Recorder.open(cap
   channel: "bench",
 });
 const recordedWork = setUp(recorded);
+const encodeOnly = new RecordingServer(
+  createPassthrough(share),
+  new Recorder(() => {}, { flushMs: Infinity }),
+  { channel: "bench" },
+);
+const encodeOnlyWork = setUp(encodeOnly);
 
 Deno.bench({
   name: "in-process: 200 requests, no recording",
@@ -123,6 +136,14 @@ Deno.bench({
   group: "in-process",
   fn() {
     for (const r of recordedWork) recorded.handle(r);
+  },
+});
+
+Deno.bench({
+  name: "in-process: 200 requests, records encoded, blocks dropped",
+  group: "in-process",
+  fn() {
+    for (const r of encodeOnlyWork) encodeOnly.handle(r);
   },
 });
 
@@ -177,8 +198,167 @@ if (fuseOk) {
   console.warn(`bench/record_bench.ts: /dev/fuse rows skipped: ${peerMissing("fuse")}`);
 }
 
+/** A Renode-framed client of `ringside serve --transport unix`: one request in flight. */
+class UnixClient {
+  #conn: Deno.UnixConn;
+  #header = new Uint8Array(16);
+  #body = new Uint8Array(8192);
+  constructor(conn: Deno.UnixConn) {
+    this.#conn = conn;
+  }
+  static async connect(path: string, timeoutMs = 15000): Promise<UnixClient> {
+    const end = performance.now() + timeoutMs;
+    for (;;) {
+      try {
+        return new UnixClient(await Deno.connect({ transport: "unix", path }));
+      } catch (e) {
+        if (performance.now() > end) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+  async #read(into: Uint8Array): Promise<void> {
+    let got = 0;
+    while (got < into.length) {
+      const n = await this.#conn.read(into.subarray(got));
+      if (n === null) throw new Error("ringside serve closed the connection");
+      got += n;
+    }
+  }
+  /** Sends `req`, reads its reply; returns the reply's error field. */
+  async call(req: Uint8Array): Promise<number> {
+    let done = 0;
+    while (done < req.length) done += await this.#conn.write(req.subarray(done));
+    await this.#read(this.#header);
+    const v = new DataView(this.#header.buffer);
+    const len = v.getUint32(0, true);
+    if (len > 16) await this.#read(this.#body.subarray(0, len - 16));
+    return v.getInt32(4, true);
+  }
+  /** The 8 bytes at `at` of the last reply's body. */
+  u64(at: number): bigint {
+    return new DataView(this.#body.buffer).getBigUint64(at, true);
+  }
+  close(): void {
+    this.#conn.close();
+  }
+}
+
+async function unixServe(record: boolean) {
+  const socket = `${share}.${record ? "rec" : "plain"}.sock`;
+  const capture = `${share}.unix.pcapng`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../cli/main.ts", import.meta.url).pathname,
+      "serve",
+      "--transport",
+      "unix",
+      "--socket",
+      socket,
+      "--shared-dir",
+      share,
+      "--cache",
+      "never",
+      ...(record ? ["--record", capture] : []),
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const client = await UnixClient.connect(socket);
+  const req = (r: FuseRequestInit) => encodeRequest(r);
+  await client.call(req({
+    op: "INIT",
+    header: { unique: 1n },
+    body: { major: 7, minor: 45, max_readahead: 1 << 20, flags: 0, flags2: 0 },
+  }));
+  if (
+    await client.call(
+      req({ op: "LOOKUP", header: { unique: 2n, nodeid: 1n }, body: { name: "data.bin" } }),
+    ) !== 0
+  ) {
+    throw new Error("unix: LOOKUP data.bin failed");
+  }
+  const nodeid = client.u64(0);
+  if (
+    await client.call(
+      req({ op: "OPEN", header: { unique: 3n, nodeid }, body: { flags: 2, open_flags: 0 } }),
+    ) !== 0
+  ) {
+    throw new Error("unix: OPEN failed");
+  }
+  const fh = client.u64(0);
+  const data = new Uint8Array(4096).fill(1);
+  const work: Uint8Array[] = [];
+  for (let i = 0; i < 50; i++) {
+    const u = BigInt(10 + i * 8);
+    const offset = BigInt((i % 64) * 4096);
+    work.push(req({
+      op: "GETATTR",
+      header: { unique: u, nodeid },
+      body: { getattr_flags: 0, dummy: 0, fh: 0n },
+    }));
+    work.push(req({
+      op: "READ",
+      header: { unique: u + 2n, nodeid },
+      body: { fh, offset, size: 4096, read_flags: 0, lock_owner: 0n, flags: 2, padding: 0 },
+    }));
+    work.push(req({
+      op: "WRITE",
+      header: { unique: u + 4n, nodeid },
+      body: {
+        fh,
+        offset,
+        size: 4096,
+        write_flags: 0,
+        lock_owner: 0n,
+        flags: 2,
+        padding: 0,
+        data,
+      },
+    }));
+  }
+  return { child, client, work, capture };
+}
+
+const unixPlain = await unixServe(false);
+const unixRecorded = await unixServe(true);
+for (
+  const [name, u, baseline] of [["no recording", unixPlain, true], [
+    "recorded to pcapng",
+    unixRecorded,
+    false,
+  ]] as const
+) {
+  Deno.bench({
+    name: `unix: 50 x (GETATTR, 4 KiB READ, 4 KiB WRITE), ${name}`,
+    group: "unix",
+    baseline,
+    async fn() {
+      for (const r of u.work) {
+        if (await u.client.call(r) !== 0) throw new Error("unix: request failed");
+      }
+    },
+  });
+}
+
 globalThis.addEventListener("unload", () => {
+  for (const u of [unixPlain, unixRecorded]) {
+    u.client.close();
+    try {
+      u.child.kill("SIGTERM");
+    } catch {
+      // gone already
+    }
+  }
+  try {
+    Deno.removeSync(unixRecorded.capture);
+  } catch {
+    // not written
+  }
   recorded.recorder.close();
+  encodeOnly.recorder.close();
   Deno.removeSync(share, { recursive: true });
   Deno.removeSync(capturePath);
 });
