@@ -44,7 +44,7 @@ import {
   type RecordKind,
 } from "../codecs/pcapng/mod.ts";
 import type { FuseServer } from "./types.ts";
-import { openLibc } from "../sys/libc.ts";
+import type { openLibc as openLibcFn } from "../sys/libc.ts";
 
 /** Options of a {@linkcode Recorder}: all structured-cloneable. */
 export interface RecorderOptions {
@@ -136,23 +136,42 @@ export function nowNs(): bigint {
 /**
  * `performance.now()` read through clock_gettime(CLOCK_MONOTONIC) by FFI:
  * the same clock (Deno's is CLOCK_MONOTONIC on Linux) at about a third of
- * the cost (~30 ns instead of ~90 ns an op call costs, measured on this
- * VM), which matters at five records per request. Falls back to
- * `performance.now()` where libc cannot be opened.
+ * the cost (~30 ns instead of the ~90 ns an op call costs, measured on this
+ * VM), which matters at five records per request. sys/libc.ts is loaded
+ * only where FFI is already granted (no permission prompt, no FFI needed to
+ * import this module); until it has loaded, or without it, this is
+ * `performance.now()`.
  */
-const clockMs: () => number = (() => {
-  if (Deno.build.os !== "linux") return () => performance.now();
+let clockMs: () => number = () => performance.now();
+
+function ffiGranted(): boolean {
   try {
-    const libc = openLibc({ clock_gettime: { parameters: ["i32", "buffer"], result: "i32" } });
+    return Deno.build.os === "linux" &&
+      Deno.permissions.querySync({ name: "ffi" }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+if (ffiGranted()) {
+  import("../sys/libc.ts").then((m) => {
+    const clock = monotonicClock(m.openLibc);
+    if (clock !== undefined) clockMs = clock;
+  }).catch(() => {});
+}
+
+function monotonicClock(open: typeof openLibcFn): (() => number) | undefined {
+  try {
+    const libc = open({ clock_gettime: { parameters: ["i32", "buffer"], result: "i32" } });
     const ts = new Uint8Array(16);
     const words = new Int32Array(ts.buffer);
     const CLOCK_MONOTONIC = 1;
-    // struct timespec on x86-64/aarch64: i64 tv_sec (seconds fit the low word), i64 tv_nsec
+    // struct timespec on x86-64/aarch64: i64 tv_sec, i64 tv_nsec (read as u32 words)
     const monoNs = () => {
       libc.clock_gettime(CLOCK_MONOTONIC, ts);
       return words[0] * 1e9 + words[2] + words[1] * 4294967296e9;
     };
-    // pair the two clocks once: the smallest gap of a few reads
+    // pair the two clocks once: the read with the smallest gap
     let offsetMs = 0;
     let best = Infinity;
     for (let i = 0; i < 5; i++) {
@@ -169,9 +188,9 @@ const clockMs: () => number = (() => {
       return offsetMs + (words[0] * 1e9 + words[2] + words[1] * 4294967296e9) / 1e6;
     };
   } catch {
-    return () => performance.now();
+    return undefined;
   }
-})();
+}
 
 const FUSE_INIT = 26;
 const TWO32 = 0x1_0000_0000;
