@@ -290,6 +290,13 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
   }
 }
 
+/** Removes the ringside-record target's capture and the final-state manifest `serve --record` writes beside it. */
+async function removeCapture(dir: string): Promise<void> {
+  for (const f of [`${dir}.capture.pcapng`, `${dir}.capture.pcapng.final.json`]) {
+    await Deno.remove(f).catch(() => {});
+  }
+}
+
 function median(xs: number[]): number {
   const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
   if (s.length === 0) return NaN;
@@ -336,13 +343,13 @@ async function benchMain(args: string[]): Promise<number> {
         }
         console.error(`vhost_user_bench: round ${round + 1}/${rounds}: ${name} ...`);
         runs.get(name)!.push(await runTarget(t, dir, seconds));
-        await Deno.remove(`${dir}.capture.pcapng`).catch(() => {});
+        await removeCapture(dir);
       }
       loads.push(Deno.loadavg()[0].toFixed(2));
     }
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-    await Deno.remove(`${dir}.capture.pcapng`).catch(() => {});
+    await removeCapture(dir);
   }
   // medians over the rounds, row by row
   const results = new Map<string, Row[]>();
