@@ -176,3 +176,28 @@ export const E = {
   EOPNOTSUPP: 95,
   ESTALE: 116,
 } as const;
+
+/** A SETATTR body with every field zero but those given (`valid` says which apply). */
+export function setattrIn(
+  fields: Partial<RequestBodiesInit["SETATTR"]>,
+): RequestBodiesInit["SETATTR"] {
+  return {
+    valid: 0,
+    padding: 0,
+    fh: 0n,
+    size: 0n,
+    lock_owner: 0n,
+    atime: 0n,
+    mtime: 0n,
+    ctime: 0n,
+    atimensec: 0,
+    mtimensec: 0,
+    ctimensec: 0,
+    mode: 0,
+    unused4: 0,
+    uid: 0,
+    gid: 0,
+    unused5: 0,
+    ...fields,
+  };
+}

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { encodeRequest, FUSE_ROOT_ID } from "../codecs/fuse/mod.ts";
-import { E, TestClient } from "./_test_client.ts";
+import { E, setattrIn, TestClient } from "./_test_client.ts";
 import { listxattr } from "../sys/fs.ts";
 import { createPassthrough, type PassthroughServerOptions } from "./session.ts";
 
@@ -113,62 +113,11 @@ escapeTest("absolute and relative symlinks pointing out are never followed", {},
     const id = e.body!.nodeid;
     assert.equal((await c.call("OPEN", id, { flags: O_RDONLY, open_flags: 0 })).error, E.ELOOP);
     assert.equal((await c.call("OPEN", id, { flags: O_RDWR, open_flags: 0 })).error, E.ELOOP);
-    const sizeSet = await c.call("SETATTR", id, {
-      valid: 8,
-      padding: 0,
-      fh: 0n,
-      size: 0n,
-      lock_owner: 0n,
-      atime: 0n,
-      mtime: 0n,
-      ctime: 0n,
-      atimensec: 0,
-      mtimensec: 0,
-      ctimensec: 0,
-      mode: 0,
-      unused4: 0,
-      uid: 0,
-      gid: 0,
-      unused5: 0,
-    });
+    const sizeSet = await c.call("SETATTR", id, setattrIn({ valid: 8 }));
     assert.equal(sizeSet.error, E.EINVAL, "truncate of a symlink never reaches its target");
-    const chmod = await c.call("SETATTR", id, {
-      valid: 1,
-      padding: 0,
-      fh: 0n,
-      size: 0n,
-      lock_owner: 0n,
-      atime: 0n,
-      mtime: 0n,
-      ctime: 0n,
-      atimensec: 0,
-      mtimensec: 0,
-      ctimensec: 0,
-      mode: 0o777,
-      unused4: 0,
-      uid: 0,
-      gid: 0,
-      unused5: 0,
-    });
+    const chmod = await c.call("SETATTR", id, setattrIn({ valid: 1, mode: 0o777 }));
     assert.notEqual(chmod.error, 0);
-    const chown = await c.call("SETATTR", id, {
-      valid: 2,
-      padding: 0,
-      fh: 0n,
-      size: 0n,
-      lock_owner: 0n,
-      atime: 0n,
-      mtime: 0n,
-      ctime: 0n,
-      atimensec: 0,
-      mtimensec: 0,
-      ctimensec: 0,
-      mode: 0,
-      unused4: 0,
-      uid: 4242,
-      gid: 0,
-      unused5: 0,
-    });
+    const chown = await c.call("SETATTR", id, setattrIn({ valid: 2, uid: 4242 }));
     assert.equal(chown.error, 0);
     assert.equal(chown.body!.attr.mode & 0o170000, 0o120000, "chown applied to the link itself");
     const g = await c.call("GETATTR", id, { getattr_flags: 0, dummy: 0, fh: 0n });
@@ -277,24 +226,7 @@ escapeTest(
     // the held node id still names the original object
     const fh2 = await c.open(id, O_RDONLY);
     assert.equal(dec.decode((await c.call("READ", id, readIn(fh2))).body!.data), "INSIDE");
-    const trunc = await c.call("SETATTR", id, {
-      valid: 8,
-      padding: 0,
-      fh: 0n,
-      size: 2n,
-      lock_owner: 0n,
-      atime: 0n,
-      mtime: 0n,
-      ctime: 0n,
-      atimensec: 0,
-      mtimensec: 0,
-      ctimensec: 0,
-      mode: 0,
-      unused4: 0,
-      uid: 0,
-      gid: 0,
-      unused5: 0,
-    });
+    const trunc = await c.call("SETATTR", id, setattrIn({ valid: 8, size: 2n }));
     assert.equal(trunc.error, 0);
     assert.equal(Deno.readTextFileSync(`${shared}/f.old`), "IN");
     // a new lookup of the name sees the symlink, which does not open
@@ -474,24 +406,7 @@ escapeTest("device nodes: refused when not allowed, never opened by the server",
   const id = await c.lookup(ROOT, "mem");
   assert.equal((await c.call("OPEN", id, { flags: O_RDONLY, open_flags: 0 })).error, E.ENXIO);
   assert.equal((await c.call("OPEN", id, { flags: O_RDWR, open_flags: 0 })).error, E.ENXIO);
-  const trunc = await c.call("SETATTR", id, {
-    valid: 8,
-    padding: 0,
-    fh: 0n,
-    size: 0n,
-    lock_owner: 0n,
-    atime: 0n,
-    mtime: 0n,
-    ctime: 0n,
-    atimensec: 0,
-    mtimensec: 0,
-    ctimensec: 0,
-    mode: 0,
-    unused4: 0,
-    uid: 0,
-    gid: 0,
-    unused5: 0,
-  });
+  const trunc = await c.call("SETATTR", id, setattrIn({ valid: 8 }));
   assert.equal(trunc.error, E.EINVAL);
 });
 

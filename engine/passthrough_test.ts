@@ -9,7 +9,7 @@ import {
   initFlagsWord,
   Opcode,
 } from "../codecs/fuse/mod.ts";
-import { E, TestClient, withServer } from "./_test_client.ts";
+import { E, setattrIn, TestClient, withServer } from "./_test_client.ts";
 import { createPassthrough } from "./session.ts";
 
 const ROOT = FUSE_ROOT_ID;
@@ -186,24 +186,7 @@ Deno.test(
   "SETATTR: mode, owner, size, times incl. NOW, ctime, through a handle; errors",
   withServer({}, async (c, dir) => {
     const f = await create(c, ROOT, "f");
-    const base = {
-      valid: 0,
-      padding: 0,
-      fh: 0n,
-      size: 0n,
-      lock_owner: 0n,
-      atime: 0n,
-      mtime: 0n,
-      ctime: 0n,
-      atimensec: 0,
-      mtimensec: 0,
-      ctimensec: 0,
-      mode: 0,
-      unused4: 0,
-      uid: 0,
-      gid: 0,
-      unused5: 0,
-    };
+    const base = setattrIn({});
     let r = await c.call("SETATTR", f.nodeid, { ...base, valid: FATTR.FATTR_MODE, mode: 0o4755 });
     assert.equal(r.body!.attr.mode, S_IFREG | 0o4755);
     r = await c.call("SETATTR", f.nodeid, {
@@ -656,24 +639,7 @@ Deno.test(
       await c.call("SYMLINK", ROOT, { name: "s", linkname: "f" }),
       await c.call("RENAME", ROOT, { newdir: ROOT, oldname: "f", newname: "g" }),
       await c.call("LINK", ROOT, { oldnodeid: id, newname: "h" }),
-      await c.call("SETATTR", id, {
-        valid: FATTR.FATTR_MODE,
-        padding: 0,
-        fh: 0n,
-        size: 0n,
-        lock_owner: 0n,
-        atime: 0n,
-        mtime: 0n,
-        ctime: 0n,
-        atimensec: 0,
-        mtimensec: 0,
-        ctimensec: 0,
-        mode: 0o777,
-        unused4: 0,
-        uid: 0,
-        gid: 0,
-        unused5: 0,
-      }),
+      await c.call("SETATTR", id, setattrIn({ valid: FATTR.FATTR_MODE, mode: 0o777 })),
       await c.call("WRITE", id, {
         fh,
         offset: 0n,
