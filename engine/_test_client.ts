@@ -6,6 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { Errno } from "../sys/libc.ts";
 import {
   decodeReply,
   decodeRequest,
@@ -152,30 +153,7 @@ export function withServer(
 }
 
 /** ENOENT, EACCES, ... by name, for readable assertions. */
-export const E = {
-  EPERM: 1,
-  ENOENT: 2,
-  EINTR: 4,
-  EIO: 5,
-  ENXIO: 6,
-  EBADF: 9,
-  EAGAIN: 11,
-  EACCES: 13,
-  EEXIST: 17,
-  EXDEV: 18,
-  ENOTDIR: 20,
-  EISDIR: 21,
-  EINVAL: 22,
-  ERANGE: 34,
-  EROFS: 30,
-  ENOSYS: 38,
-  ENOTEMPTY: 39,
-  ELOOP: 40,
-  ENODATA: 61,
-  EPROTO: 71,
-  EOPNOTSUPP: 95,
-  ESTALE: 116,
-} as const;
+export const E = Errno;
 
 /** A SETATTR body with every field zero but those given (`valid` says which apply). */
 export function setattrIn(

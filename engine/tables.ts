@@ -13,32 +13,10 @@
  * @module
  */
 import { close, type Stat } from "../sys/fs.ts";
-import { SysError } from "../sys/libc.ts";
+import { Errno, SysError } from "../sys/libc.ts";
 
-/** Error numbers the engine raises itself (x86_64 Linux values). */
-export const Errno = {
-  EPERM: 1,
-  ENOENT: 2,
-  EINTR: 4,
-  EIO: 5,
-  ENXIO: 6,
-  EBADF: 9,
-  EAGAIN: 11,
-  EACCES: 13,
-  EEXIST: 17,
-  EXDEV: 18,
-  ENOTDIR: 20,
-  EISDIR: 21,
-  EINVAL: 22,
-  ERANGE: 34,
-  ENAMETOOLONG: 36,
-  ENOSYS: 38,
-  ELOOP: 40,
-  EPROTO: 71,
-  EOPNOTSUPP: 95,
-  ESTALE: 116,
-  EROFS: 30,
-} as const;
+/** Error numbers by name (x86_64 Linux values). */
+export { Errno };
 
 /** Throws the engine's own error for `errno` (a {@linkcode SysError} so every failure has one shape). */
 export function fail(call: string, errno: number, detail?: string): never {

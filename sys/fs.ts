@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { check, errno, openLibc, SysError } from "./libc.ts";
+import { check, Errno, errno, openLibc, SysError } from "./libc.ts";
 
 // ---------------------------------------------------------------- constants
 // x86_64 Linux values (include/uapi/asm-generic/fcntl.h, linux/stat.h, ...).
@@ -277,17 +277,17 @@ function cpath(p: PathLike, scratch: Uint8Array): Uint8Array {
     if (p.length === 0) return EMPTY_PATH;
     if (p.length * 3 + 1 > scratch.length) {
       const b = encoder.encode(p + "\0");
-      if (b.indexOf(0) !== b.length - 1) throw new SysError("path", 22, "contains NUL");
+      if (b.indexOf(0) !== b.length - 1) throw new SysError("path", Errno.EINVAL, "contains NUL");
       return b;
     }
     const { written } = encoder.encodeInto(p, scratch);
     if (scratch.subarray(0, written).indexOf(0) !== -1) {
-      throw new SysError("path", 22, "contains NUL");
+      throw new SysError("path", Errno.EINVAL, "contains NUL");
     }
     scratch[written] = 0;
     return scratch;
   }
-  if (p.indexOf(0) !== -1) throw new SysError("path", 22, "contains NUL");
+  if (p.indexOf(0) !== -1) throw new SysError("path", Errno.EINVAL, "contains NUL");
   if (p.length + 1 > scratch.length) {
     const b = new Uint8Array(p.length + 1);
     b.set(p);

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { check, errno, openLibc, SysError } from "./libc.ts";
+import { check, Errno, errno, openLibc, SysError } from "./libc.ts";
 
 /** Pages may be read. */
 export const PROT_READ = 0x1;
@@ -74,7 +74,7 @@ export interface MmapOptions {
  */
 export function mmap(fd: number, size: number, options: MmapOptions = {}): Mapping {
   if (!Number.isSafeInteger(size) || size <= 0) {
-    throw new SysError("mmap", 22, /* EINVAL */ `size ${size}`);
+    throw new SysError("mmap", Errno.EINVAL, `size ${size}`);
   }
   const p = libc.mmap(
     null,

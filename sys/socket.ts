@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { check, errno, openLibc, SysError } from "./libc.ts";
+import { check, Errno, errno, openLibc, SysError } from "./libc.ts";
 
 /** AF_UNIX. */
 export const AF_UNIX = 1;
@@ -68,7 +68,7 @@ function cmsgSpace(fds: number): number {
 function sockaddrUn(path: string): Uint8Array {
   const name = new TextEncoder().encode(path);
   if (name.length >= SUN_PATH_MAX) {
-    throw new SysError("sockaddr_un", 36, /* ENAMETOOLONG */ path);
+    throw new SysError("sockaddr_un", Errno.ENAMETOOLONG, path);
   }
   const sa = new Uint8Array(SOCKADDR_UN_SIZE);
   new DataView(sa.buffer).setUint16(0, AF_UNIX, true);
