@@ -7,7 +7,7 @@ import { BufferPool } from "./buffer_pool.ts";
 import { VirtqueueError } from "./errors.ts";
 import type { GuestMemory } from "./guest_memory.ts";
 import { locateRingPart } from "./split_device.ts";
-import { allocPieces, gatherWritten } from "./split_driver.ts";
+import { allocPieces, completeUsed, inFlightEntry } from "./split_driver.ts";
 import type { DriverQueue, DriverQueueOptions, QueueConfig, UsedBuffer } from "./types.ts";
 import {
   checkPackedQueueSize,
@@ -202,24 +202,8 @@ export class PackedDriverQueue implements DriverQueue {
       if (((flags & AVAIL) !== 0) !== w || ((flags & USED) !== 0) !== w) break;
       const id = this.#desc.getUint16(d + 12, true);
       const len = flags & WRITE ? this.#desc.getUint32(d + 8, true) : 0;
-      const f = id < this.size ? this.#inFlight[id] : undefined;
-      if (f === undefined) {
-        throw new VirtqueueError(
-          "bad-used-id",
-          `the device used id ${id}, which is not in flight`,
-          id,
-        );
-      }
-      let cap = 0;
-      for (const p of f.writable) cap += p.len;
-      if (len > cap) {
-        throw new VirtqueueError(
-          "bad-used-len",
-          `the device wrote ${len} bytes into a ${cap}-byte buffer (id ${id})`,
-          id,
-        );
-      }
-      out.push({ token: f.token, len, written: gatherWritten(this.#mem, f.writable, len) });
+      const f = inFlightEntry(this.#inFlight, id);
+      out.push(completeUsed(this.#mem, f, id, len));
       this.#inFlight[id] = undefined;
       this.#freeIds.push(id);
       this.#count--;

@@ -65,17 +65,44 @@ export function allocPieces(
   return { read, write };
 }
 
-/** Gathers the first `len` bytes of `writable` pieces into one array. */
-export function gatherWritten(mem: GuestMemory, writable: Piece[], len: number): Uint8Array {
-  const out = new Uint8Array(len);
+/** What the driver has in flight under the used entry's `id`; a `bad-used-id` error when nothing. */
+export function inFlightEntry<F>(inFlight: readonly (F | undefined)[], id: number): F {
+  const f = id < inFlight.length ? inFlight[id] : undefined;
+  if (f === undefined) {
+    throw new VirtqueueError("bad-used-id", `the device used id ${id}, which is not in flight`, id);
+  }
+  return f;
+}
+
+/**
+ * Checks a used entry's length against the buffer's writable size and
+ * gathers the first `len` written bytes: both ring layouts complete buffers
+ * this way.
+ */
+export function completeUsed(
+  mem: GuestMemory,
+  f: { token: number; writable: Piece[] },
+  id: number,
+  len: number,
+): UsedBuffer {
+  let cap = 0;
+  for (const p of f.writable) cap += p.len;
+  if (len > cap) {
+    throw new VirtqueueError(
+      "bad-used-len",
+      `the device wrote ${len} bytes into a ${cap}-byte buffer (id ${id})`,
+      id,
+    );
+  }
+  const written = new Uint8Array(len);
   let at = 0;
-  for (const p of writable) {
+  for (const p of f.writable) {
     if (at >= len) break;
     const take = Math.min(p.len, len - at);
-    out.set(mem.slice(p.addr, take), at);
+    written.set(mem.slice(p.addr, take), at);
     at += take;
   }
-  return out;
+  return { token: f.token, len, written };
 }
 
 /**
@@ -258,24 +285,8 @@ export class SplitDriverQueue implements DriverQueue {
       const e = this.#usedOff + 4 + 8 * (this.#lastUsed & (this.size - 1));
       const id = this.#used.getUint32(e, true);
       const len = this.#used.getUint32(e + 4, true);
-      const f = id < this.size ? this.#inFlight[id] : undefined;
-      if (f === undefined) {
-        throw new VirtqueueError(
-          "bad-used-id",
-          `the device used id ${id}, which is not in flight`,
-          id,
-        );
-      }
-      let cap = 0;
-      for (const p of f.writable) cap += p.len;
-      if (len > cap) {
-        throw new VirtqueueError(
-          "bad-used-len",
-          `the device wrote ${len} bytes into a ${cap}-byte buffer (id ${id})`,
-          id,
-        );
-      }
-      out.push({ token: f.token, len, written: gatherWritten(this.#mem, f.writable, len) });
+      const f = inFlightEntry(this.#inFlight, id);
+      out.push(completeUsed(this.#mem, f, id, len));
       this.#inFlight[id] = undefined;
       this.#count--;
       for (const p of f.pieces) this.#pool.free(p.addr, p.len);
