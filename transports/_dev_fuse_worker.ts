@@ -12,7 +12,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { pollReadable, readMessageSync, writeMessageSync } from "../sys/fuse_mount.ts";
+import { pollReadable, readMessageSync, writeMessageSync } from "../sys/fuse_dev.ts";
 import { alignedBytes, fuseBackingClose, fuseBackingOpen } from "../sys/fs.ts";
 import { bareReply, FUSE_IN_HEADER_SIZE, requestOpcode, requestUnique } from "./framing.ts";
 import { closeServer, instantiateServer, type ServerSpec } from "./server_spec.ts";

@@ -17,6 +17,7 @@
  */
 import {
   closeFuseDevice,
+  ensureFusectl,
   MNT_DETACH,
   mountFuse,
   MS_NODEV,
@@ -24,7 +25,6 @@ import {
   openFuseDevice,
   unmount,
 } from "../sys/fuse_dev.ts";
-import { ensureFusectl } from "../sys/fuse_mount.ts";
 
 /** mount(2) flag: read-only. */
 const MS_RDONLY = 1;

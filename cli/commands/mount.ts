@@ -21,7 +21,7 @@ import { type DevFuseMount, mountDevFuse, passthroughSpec } from "../../transpor
 import { SysError } from "../../sys/libc.ts";
 import { recordingServerSpec } from "../../engine/recorder.ts";
 import { snapshotForCapture, writeFinalManifest } from "../../engine/snapshot.ts";
-import { detachStdio } from "../../sys/fuse_mount.ts";
+import { detachStdio } from "../../sys/fuse_dev.ts";
 
 /** The options `ringside mount` accepts, as commander parses them. */
 export interface MountFlags {
