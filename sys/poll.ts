@@ -117,6 +117,62 @@ export async function pollAsync(fds: PollFd[], timeoutMs: number): Promise<numbe
   }
 }
 
+/**
+ * A fixed set of fds polled again and again without allocating: the pollfd
+ * array is packed once, so a wait costs the system call alone (packing a
+ * fresh array per call, as {@linkcode poll} does, costs several times the
+ * call itself). For loops that wait on the same fds at request rates.
+ *
+ * @example
+ * ```ts
+ * import { PollSet, POLLIN } from "./poll.ts";
+ * const set = new PollSet([0], POLLIN);
+ * if (set.wait(0) > 0 && set.ready(0)) console.log("stdin readable");
+ * ```
+ */
+export class PollSet {
+  /** The fds, in the order given. */
+  readonly fds: readonly number[];
+  readonly #buf: Uint8Array;
+  readonly #view: DataView;
+  readonly #count: bigint;
+
+  /** Watches every fd of `fds` for `events` ({@linkcode POLLIN} by default). */
+  constructor(fds: readonly number[], events: number = POLLIN) {
+    this.fds = [...fds];
+    this.#count = BigInt(fds.length);
+    this.#buf = new Uint8Array(Math.max(1, fds.length) * 8);
+    this.#view = new DataView(this.#buf.buffer);
+    fds.forEach((fd, i) => {
+      this.#view.setInt32(i * 8, fd, true);
+      this.#view.setInt16(i * 8 + 4, events, true);
+    });
+  }
+
+  /**
+   * Waits like {@linkcode poll} (-1: forever, 0: just look); returns how
+   * many fds have events. EINTR restarts the wait.
+   */
+  wait(timeoutMs: number): number {
+    for (;;) {
+      const r = libc.poll(this.#buf, this.#count, timeoutMs);
+      if (r >= 0) return r;
+      const e = errno();
+      if (e !== EINTR) throw new SysError("poll", e);
+    }
+  }
+
+  /** The events of fd number `i` after the last {@linkcode PollSet.wait} (0: none). */
+  revents(i: number): number {
+    return this.#buf[i * 8 + 6] | (this.#buf[i * 8 + 7] << 8);
+  }
+
+  /** True when fd number `i` had any event in the last wait. */
+  ready(i: number): boolean {
+    return this.revents(i) !== 0;
+  }
+}
+
 /** True when `fd` becomes readable (or hung up) within `timeoutMs`; synchronous. */
 export function waitReadable(fd: number, timeoutMs: number): boolean {
   return poll([{ fd, events: POLLIN }], timeoutMs) > 0;

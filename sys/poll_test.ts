@@ -7,10 +7,11 @@ import {
   POLLIN,
   POLLNVAL,
   POLLOUT,
+  PollSet,
   waitReadable,
   waitReadableAsync,
 } from "./poll.ts";
-import { eventfd, eventfdWrite } from "./eventfd.ts";
+import { eventfd, eventfdRead, eventfdWrite } from "./eventfd.ts";
 import { close, sendMsg, socketPair } from "./socket.ts";
 
 Deno.test("poll reports which of several fds is ready", () => {
@@ -60,4 +61,31 @@ Deno.test("pollAsync times out with 0", async () => {
   const fd = eventfd();
   assert.equal(await pollAsync([{ fd, events: POLLIN }], 30), 0);
   close(fd);
+});
+
+Deno.test("PollSet waits on the same fds again and again and reports each one's events", () => {
+  const e1 = eventfd();
+  const e2 = eventfd();
+  const [a, b] = socketPair();
+  try {
+    const set = new PollSet([e1, e2, b]);
+    assert.equal(set.wait(0), 0);
+    assert.deepEqual([0, 1, 2].map((i) => set.revents(i)), [0, 0, 0]);
+    eventfdWrite(e2);
+    sendMsg(a, new Uint8Array([1]));
+    assert.equal(set.wait(1000), 2);
+    assert.deepEqual([0, 1, 2].map((i) => set.ready(i)), [false, true, true]);
+    // drained: the next wait sees only what is still pending
+    assert.equal(eventfdRead(e2), 1n);
+    assert.equal(set.wait(0), 1);
+    assert.deepEqual([0, 1, 2].map((i) => set.revents(i)), [0, 0, POLLIN]);
+    close(a);
+    assert.equal(set.wait(0), 1);
+    assert.ok((set.revents(2) & POLLHUP) !== 0 || (set.revents(2) & POLLIN) !== 0);
+    assert.equal(new PollSet([e1]).wait(30), 0, "a timed wait with nothing ready times out");
+  } finally {
+    close(e1);
+    close(e2);
+    close(b);
+  }
 });
