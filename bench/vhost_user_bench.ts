@@ -44,6 +44,7 @@ function ringside(socket: string, dir: string, extra: string[] = []): Deno.Child
       dir,
       "--cache",
       "never",
+      ...(backendPollUs !== undefined ? ["--poll-us", backendPollUs] : []),
       ...extra,
     ],
     stdout: "null",
@@ -68,6 +69,9 @@ const TARGETS: Record<string, Target> = {
       }).spawn(),
   },
 };
+
+/** `--poll-us` for `ringside serve` (`--backend-poll-us`; default: the back-end's own). */
+let backendPollUs: string | undefined;
 
 /** The front-end watches the used ring this long before sleeping (`--spin-us`, default 50). */
 let frontendSpinUs = 50;
@@ -311,6 +315,7 @@ async function benchMain(args: string[]): Promise<number> {
       seconds: { type: "string", default: "2" },
       targets: { type: "string", default: "ringside,virtiofsd" },
       "spin-us": { type: "string", default: "50" },
+      "backend-poll-us": { type: "string" },
       rounds: { type: "string", default: "1" },
       help: { type: "boolean", short: "h" },
     },
@@ -319,6 +324,7 @@ async function benchMain(args: string[]): Promise<number> {
     console.log(
       "usage: deno run -A bench/vhost_user_bench.ts [--seconds S] " +
         "[--targets ringside,ringside-record,virtiofsd] [--spin-us N (front-end, default 50)] " +
+        "[--backend-poll-us N (ringside serve --poll-us)] " +
         "[--rounds N (targets alternate, medians reported)]",
     );
     return 0;
@@ -326,6 +332,7 @@ async function benchMain(args: string[]): Promise<number> {
   const seconds = Number(values.seconds);
   const rounds = Math.max(1, Number(values.rounds));
   frontendSpinUs = Number(values["spin-us"]);
+  backendPollUs = values["backend-poll-us"];
   const names = values.targets.split(",").map((s) => s.trim()).filter((s) => s !== "");
   const dir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-vu-bench-" });
   /** Per target, per round, the rows. */

@@ -26,6 +26,9 @@ export interface FuseServer {
    * then the body). Returns the complete reply (fuse_out_header then the
    * body), `null` for no reply, or a promise of either when the answer has to
    * wait (a blocking lock); other requests may be handled meanwhile.
+   * `request` may be lent from memory the transport reuses (guest memory, a
+   * gather buffer): it is valid until `handle` returns, so a server that
+   * answers through a promise copies whatever bytes it still needs.
    */
   handle(request: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
   /**

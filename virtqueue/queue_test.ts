@@ -286,3 +286,20 @@ Deno.test("notify on empty: an interrupt when the ring runs empty even if suppre
   dev.push(dev.pop()!, 0);
   assert.equal(dev.needsInterrupt(), true);
 });
+
+Deno.test("notifications: with EVENT_IDX, disabled kicks stay off while the device polls, even once re-armed", () => {
+  for (const layout of ["split", "packed"] as const) {
+    const { drv, dev } = makePair(layout, 8, { eventIdx: true });
+    assert.equal(dev.enableKicks(), false);
+    dev.disableKicks();
+    for (let i = 0; i < 20; i++) {
+      drv.add([new Uint8Array(1)], [1]);
+      assert.equal(drv.kickNeeded(), false, `${layout}: buffer ${i} published while polling`);
+      dev.push(dev.pop()!, 0);
+      drv.takeUsed();
+    }
+    assert.equal(dev.enableKicks(), false, "nothing left behind");
+    drv.add([new Uint8Array(1)], [1]);
+    assert.equal(drv.kickNeeded(), true, `${layout}: re-enabled kicks notify again`);
+  }
+});

@@ -305,7 +305,11 @@ export class SplitDeviceQueue implements DeviceQueue {
   /** See {@linkcode DeviceQueue.disableKicks}. */
   disableKicks(): void {
     this.#kicksEnabled = false;
-    if (!this.#eventIdx) {
+    if (this.#eventIdx) {
+      // an avail_event the driver has already passed: it notifies again only
+      // once its index wraps all the way round, long after enableKicks
+      this.#used.setUint16(this.#usedOff + 4 + 8 * this.size, (this.#lastAvail - 1) & 0xffff, true);
+    } else {
       const f = this.#used.getUint16(this.#usedOff, true);
       this.#used.setUint16(this.#usedOff, f | VIRTQ_USED_F_NO_NOTIFY, true);
     }

@@ -33,6 +33,7 @@ export interface ServeFlags {
   packed?: boolean;
   record?: string;
   snapshot?: true;
+  pollUs?: string;
 }
 
 /** What {@linkcode parseServeArgs} makes of the flags. */
@@ -51,6 +52,8 @@ export interface ServePlan {
   packed: boolean;
   /** `--record FILE`, and whether to take a `--snapshot` first. */
   record?: { path: string; snapshot: boolean };
+  /** `--poll-us`: the longest adaptive ring-polling window in us (undefined: the back-end's default). */
+  pollUs?: number;
 }
 
 function usage(message: string): UserError {
@@ -71,6 +74,15 @@ export function parseServeArgs(flags: ServeFlags): ServePlan {
   if (!Number.isInteger(queues) || queues < 1 || queues > 254) {
     throw usage(`--queues must be an integer from 1 to 254, not ${flags.queues}`);
   }
+  let pollUs: number | undefined;
+  if (flags.pollUs !== undefined) {
+    pollUs = Number(flags.pollUs);
+    if (!Number.isFinite(pollUs) || pollUs < 0 || pollUs > 1_000_000) {
+      throw usage(
+        `--poll-us must be a number of microseconds from 0 to 1000000, not ${flags.pollUs}`,
+      );
+    }
+  }
   requireDirectory("serve", flags.sharedDir, "shared directory");
   return {
     transport: "vhost-user",
@@ -80,6 +92,7 @@ export function parseServeArgs(flags: ServeFlags): ServePlan {
     queues,
     packed: flags.packed ?? true,
     record,
+    pollUs,
   };
 }
 
@@ -97,6 +110,7 @@ export async function runServe(plan: ServePlan): Promise<number> {
       passthrough: plan.passthrough,
       queues: plan.queues,
       packed: plan.packed,
+      spinMicroseconds: plan.pollUs,
       onEvent: (e) =>
         console.error(
           `ringside serve: front-end ${e.connection} ${
@@ -149,6 +163,10 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
       "--record <file>",
       "record to FILE (pcapng): FUSE exchanges, and with vhost-user each virtqueue's ring " +
         "events and the control messages",
+    )
+    .option(
+      "--poll-us <us>",
+      "after a burst, watch the rings this long (adaptive, at most; default 32) before sleeping; 0: never poll",
     )
     .option("--snapshot", "with --record: store the shared directory first in FILE.snapshot/")
     .option("--forget-reply <mode>", "unix: header (default, what Renode waits for) or none")

@@ -20,8 +20,11 @@ Deno.test("serve: flags become a plan (virtiofsd spellings accepted)", () => {
     queues: 2,
     packed: true,
     record: undefined,
+    pollUs: undefined,
   });
   assert.equal(parseServeArgs({ socket: "/s", sharedDir: "/tmp" }).passthrough.cache, "auto");
+  assert.equal(parseServeArgs({ socket: "/s", sharedDir: "/tmp", pollUs: "0" }).pollUs, 0);
+  assert.equal(parseServeArgs({ socket: "/s", sharedDir: "/tmp", pollUs: "12.5" }).pollUs, 12.5);
 });
 
 Deno.test("serve: usage mistakes are one-line errors", () => {
@@ -30,6 +33,8 @@ Deno.test("serve: usage mistakes are one-line errors", () => {
     [{ socket: "/s" }, /--shared-dir DIR is required/, 2],
     [{ socket: "/s", sharedDir: "/tmp", cache: "sometimes" }, /--cache must be/, 2],
     [{ socket: "/s", sharedDir: "/tmp", queues: "0" }, /--queues/, 2],
+    [{ socket: "/s", sharedDir: "/tmp", pollUs: "-1" }, /--poll-us must be/, 2],
+    [{ socket: "/s", sharedDir: "/tmp", pollUs: "soon" }, /--poll-us must be/, 2],
     [{ socket: "/s", sharedDir: "/tmp", transport: "carrier-pigeon" }, /unknown transport/, 2],
     [{ socket: "/s", sharedDir: "/nonexistent-ringside" }, /does not exist/, 1],
     [{ socket: "/s", sharedDir: "/etc/hostname" }, /is not a directory/, 1],

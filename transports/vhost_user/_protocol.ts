@@ -146,7 +146,7 @@ export type ToWorker =
     server: ServerFactorySpec;
     control: number;
     record?: WorkerRecording;
-    /** Keep polling without sleeping this long after the last work, in us (default 0). */
+    /** The longest adaptive ring-polling window, in us (default 32; 0: never poll). */
     spinMicroseconds?: number;
   }
   | { type: "record"; messages: RecordedControlMessage[] }

@@ -294,8 +294,27 @@ function fitReply(chain: DescChain, request: Uint8Array, reply: Uint8Array): Uin
   return e === null || e.length > chain.writableLength ? null : e;
 }
 
+/**
+ * Requests spread over several descriptors (a guest's WRITE: headers, then
+ * one descriptor per data page) are gathered here instead of into a fresh
+ * array: allocating and first touching a MiB costs five times the copy.
+ */
+let gather = new Uint8Array(64 * 1024);
+/** Gathered requests at least this long use {@linkcode gather}. */
+const GATHER_MIN = 8 * 1024;
+
+/** The whole readable part of `chain`: a view of guest memory, of {@linkcode gather}, or a copy. */
+function requestBytes(chain: DescChain): Uint8Array {
+  const n = chain.readableLength;
+  if (chain.rLen.length === 1 || n < GATHER_MIN) return chain.readAll();
+  if (gather.length < n) gather = new Uint8Array(Math.max(n, gather.length * 2));
+  const view = gather.subarray(0, n);
+  chain.readInto(view);
+  return view;
+}
+
 function serveChain(slot: Slot, dev: DeviceQueue, chain: DescChain): void {
-  const request = chain.readAll();
+  let request = requestBytes(chain);
   if (recording !== undefined) {
     rec().fuseRequest(queueChannel(slot), request, {
       queue: slot.cfg.index,
@@ -314,7 +333,9 @@ function serveChain(slot: Slot, dev: DeviceQueue, chain: DescChain): void {
     finish(slot, dev, chain, request, out);
     return;
   }
-  // the request bytes may be a view into guest memory: keep the chain until the answer comes
+  // the request bytes may be a view into guest memory: keep the chain until the answer comes;
+  // gathered ones are copied out of the buffer the next request reuses
+  if (request.buffer === gather.buffer) request = request.slice();
   const gen = generation;
   pending++;
   out.then(
@@ -457,33 +478,114 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 /**
- * How long the Worker keeps polling without sleeping after it last had work,
- * in ms (init's `spinMicroseconds`, default 0). On this kind of VM a thread woken from
- * an idle CPU takes up to ~70 us to run again; a front-end at queue depth 1
- * sends its next request within a few us of the reply, which a short spin of
- * non-blocking polls catches at the cost of that much CPU after each burst.
+ * Adaptive ring polling, after QEMU's adaptive AioContext polling: once a
+ * burst is served the Worker keeps watching the available rings themselves
+ * (no system call, and with notifications off the driver does not kick) for
+ * a window before it sleeps in poll(2). A thread woken from poll(2) on this
+ * kind of VM takes tens of us to run again, while a driver at queue depth 1
+ * publishes its next request a few us after it sees the reply.
+ *
+ * The window adapts between 0 and `pollMaxMs` (init's `spinMicroseconds`, default
+ * {@linkcode DEFAULT_POLL_US}):
+ * a sleep that ended sooner than the largest window could have covered
+ * (the request would have been caught by polling) doubles it, a longer one
+ * halves it, and below {@linkcode POLL_MIN_MS} polling is off until a short
+ * sleep turns it back on. A driver that is slow to come back (a guest under
+ * emulation between requests) therefore costs little polling, one that
+ * comes back at once is served without a wake-up.
  */
-let spinMs = 0;
+let pollMaxMs = 0;
+let pollWindowMs = 0;
+const POLL_MIN_MS = 0.002;
+/** The default longest window in us (QEMU's default poll-max-ns for iothreads is 32768 ns). */
+const DEFAULT_POLL_US = 32;
+
+/** Looks at the available rings this often (in rounds) between poll(2) checks of the fds. */
+const FD_CHECK_ROUNDS = 16;
+
+/** Serves whatever the rings hold, notifications left off; true when there was any. */
+function serveRings(): boolean {
+  let any = false;
+  for (let i = 0; i < pollSlots.length; i++) {
+    const slot = pollSlots[i];
+    const dev = slot.dev;
+    if (dev === null || !dev.hasAvailable()) continue;
+    any = true;
+    for (let c = dev.pop(); c !== null; c = dev.pop()) serveChain(slot, dev, c);
+    signal(slot, dev);
+    if (dev.needsReset !== undefined) reportNeedsReset(slot, dev.needsReset.message);
+  }
+  return any;
+}
+
+/**
+ * Polls the rings for the current window (restarted by each request it
+ * serves) or until an fd is ready; turns notifications back on before it
+ * returns (draining what arrived meanwhile). Returns the ms spent since the
+ * last request served (the idle part of the spin).
+ */
+function pollRings(): number {
+  for (const s of pollSlots) s.dev?.disableKicks();
+  let idleFrom = performance.now();
+  let now = idleFrom;
+  for (let round = 1;; round++) {
+    if (serveRings()) {
+      idleFrom = now = performance.now();
+      continue;
+    }
+    if (round % FD_CHECK_ROUNDS !== 0) continue;
+    if (pollSet.wait(0) > 0) {
+      if (pollSet.ready(0)) break; // a command from the main thread
+      // a kick sent before notifications went off: drained here, its request served above
+      for (let i = 1; i < pollSlots.length + 1; i++) {
+        if (pollSet.ready(i)) noteKick(pollSlots[i - 1]);
+      }
+    }
+    now = performance.now();
+    if (now - idleFrom >= pollWindowMs) break;
+  }
+  for (const s of pollSlots) processQueue(s);
+  return now - idleFrom;
+}
+
+/** Reads the kick eventfd of `slot` (recording the kick when the device is recorded). */
+function noteKick(slot: Slot): void {
+  const count = eventfdRead(slot.cfg.kick);
+  if (recording !== undefined) {
+    rec().ringKick(queueChannel(slot), { queue: slot.cfg.index, count });
+  }
+}
+
+/** Adapts the polling window to an idle period of `idleMs` (polled plus slept). */
+function adaptPolling(idleMs: number): void {
+  if (idleMs <= pollMaxMs) {
+    pollWindowMs = Math.min(pollMaxMs, Math.max(POLL_MIN_MS, pollWindowMs * 2));
+  } else {
+    pollWindowMs /= 2;
+    if (pollWindowMs < POLL_MIN_MS) pollWindowMs = 0;
+  }
+}
 
 async function serveLoop(): Promise<void> {
-  let lastWork = 0;
   for (;;) {
     if (pollDirty) rebuildPollSet();
-    let n = pollSet.wait(pending > 0 || spinMs > 0 ? 0 : -1);
-    if (n === 0 && pending === 0 && (spinMs === 0 || performance.now() - lastWork >= spinMs)) {
-      n = pollSet.wait(-1);
-    } else if (n === 0 && pending > 0) {
+    let n = pollSet.wait(0);
+    if (n === 0 && pending > 0) {
       n = pollSet.wait(1);
+    } else if (n === 0) {
+      const polled = pollWindowMs > 0 && pollSlots.length > 0 ? pollRings() : 0;
+      n = pollSet.wait(0);
+      if (n === 0) {
+        const from = pollMaxMs > 0 ? performance.now() : 0;
+        n = pollSet.wait(-1);
+        if (pollMaxMs > 0) adaptPolling(polled + performance.now() - from);
+      }
     }
     if (n > 0) {
-      if (spinMs > 0) lastWork = performance.now();
       for (let i = 1; i < pollSlots.length + 1; i++) {
         if (!pollSet.ready(i)) continue;
         const slot = pollSlots[i - 1];
-        const count = eventfdRead(slot.cfg.kick);
-        if (recording !== undefined) {
-          rec().ringKick(queueChannel(slot), { queue: slot.cfg.index, count });
-        }
+        noteKick(slot);
         processQueue(slot);
       }
       if (pollSet.ready(0)) {
@@ -511,7 +613,8 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   }
   spec = m.server;
   control = m.control;
-  if (m.spinMicroseconds !== undefined) spinMs = Math.max(0, m.spinMicroseconds) / 1000;
+  const pollUs = m.spinMicroseconds ?? DEFAULT_POLL_US;
+  if (pollUs > 0) pollMaxMs = pollWindowMs = pollUs / 1000;
   try {
     if (m.record !== undefined) {
       const mod = await import(m.record.module) as Record<string, unknown>;

@@ -115,11 +115,13 @@ export interface VhostUserBackendOptions {
    */
   record?: WorkerRecording;
   /**
-   * After each burst of requests the queue Worker keeps polling its kick
-   * eventfds without sleeping for this long before it blocks (default 0:
-   * block at once). A sleeping thread takes tens of us to wake on a VM, but
-   * on a machine with fewer free cores than spinning threads (the guest's
-   * vCPUs included) a spin delays the peer it waits for: measure first.
+   * Adaptive ring polling: after each burst of requests the queue Worker
+   * keeps watching the available rings (no system call; the driver is told
+   * not to kick) for a window of at most this many us before it sleeps in
+   * poll(2) (default 32; 0: sleep at once). The window grows while requests
+   * come back within it and shrinks to nothing while they do not, so a guest
+   * that is slow to come back costs little CPU, one that comes back at once
+   * is served without a thread wake-up (tens of us on a VM).
    */
   spinMicroseconds?: number;
   /** Called whenever a front-end connects (`connected`) or goes away (`disconnected`). */

@@ -28,7 +28,7 @@ interface Fixture {
 
 async function withBackend(
   fn: (f: Fixture) => Promise<void>,
-  options: { packed?: boolean; queues?: number } = {},
+  options: { packed?: boolean; queues?: number; spinMicroseconds?: number } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ringside-vu-test-" });
   const socket = `${dir}.sock`;
@@ -37,6 +37,7 @@ async function withBackend(
     log: (l) => logs.push(l),
     packed: options.packed,
     queues: options.queues,
+    spinMicroseconds: options.spinMicroseconds,
   });
   try {
     await fn({ dir, socket, backend, logs });
@@ -343,4 +344,44 @@ Deno.test("malformed rings: a bad chain is failed, a bad ring index enters needs
     );
     fe3.close();
   });
+});
+
+const GETATTR_ROOT = { getattr_flags: 0, dummy: 0, fh: 0n };
+
+Deno.test("adaptive ring polling: requests published while the back-end polls need no kick; after an idle spell they are kicked again", async () => {
+  // a window far longer than the front-end's gaps, so that a busy machine stays inside it
+  await withBackend(async ({ socket }) => {
+    const { fe, dev } = await connectAndInit(socket);
+    try {
+      const q = dev.queues[1];
+      const before = q.kicks;
+      for (let i = 0; i < 50; i++) {
+        const r = await fuseCall(q, "GETATTR", 1n, GETATTR_ROOT);
+        assert.equal(r.reply?.header.error, 0);
+      }
+      const kicked = q.kicks - before;
+      assert.ok(kicked < 25, `most requests were found by polling (${kicked} kicks for 50)`);
+      // idle past the window: the back-end turns notifications back on and sleeps
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const idleKicks = q.kicks;
+      const r = await fuseCall(q, "GETATTR", 1n, GETATTR_ROOT);
+      assert.equal(r.reply?.header.error, 0, "the request after the idle spell is answered");
+      assert.equal(q.kicks - idleKicks, 1, "and it needed a kick");
+    } finally {
+      fe.close();
+    }
+  }, { spinMicroseconds: 200_000 });
+  await withBackend(async ({ socket }) => {
+    const { fe, dev } = await connectAndInit(socket);
+    try {
+      const q = dev.queues[1];
+      const before = q.kicks;
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await fuseCall(q, "GETATTR", 1n, GETATTR_ROOT)).reply?.header.error, 0);
+      }
+      assert.equal(q.kicks - before, 20, "with polling off every request is kicked");
+    } finally {
+      fe.close();
+    }
+  }, { spinMicroseconds: 0 });
 });
