@@ -56,8 +56,8 @@ const TARGETS: Record<string, Target> = {
   ringside: { label: "ringside", start: (socket, dir) => ringside(socket, dir) },
   "ringside-record": {
     label: "ringside-record",
-    // the capture on /dev/shm beside the source: the disk is not what is measured
-    start: (socket, dir) => ringside(socket, dir, ["--record", `${dir}.capture.pcapng`]),
+    // the capture in --capture-dir (default /var/tmp: a disk, where recording uses O_DIRECT)
+    start: (socket, dir) => ringside(socket, dir, ["--record", capturePath(dir)]),
   },
   virtiofsd: {
     label: "virtiofsd",
@@ -69,6 +69,13 @@ const TARGETS: Record<string, Target> = {
       }).spawn(),
   },
 };
+
+/** Where the ringside-record target writes its capture (`--capture-dir`). */
+let captureDir = "/var/tmp";
+
+function capturePath(dir: string): string {
+  return `${captureDir}/${dir.slice(dir.lastIndexOf("/") + 1)}.capture.pcapng`;
+}
 
 /** `--poll-us` for `ringside serve` (`--backend-poll-us`; default: the back-end's own). */
 let backendPollUs: string | undefined;
@@ -296,7 +303,7 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
 
 /** Removes the ringside-record target's capture and the final-state manifest `serve --record` writes beside it. */
 async function removeCapture(dir: string): Promise<void> {
-  for (const f of [`${dir}.capture.pcapng`, `${dir}.capture.pcapng.final.json`]) {
+  for (const f of [capturePath(dir), `${capturePath(dir)}.final.json`]) {
     await Deno.remove(f).catch(() => {});
   }
 }
@@ -316,6 +323,7 @@ async function benchMain(args: string[]): Promise<number> {
       targets: { type: "string", default: "ringside,virtiofsd" },
       "spin-us": { type: "string", default: "50" },
       "backend-poll-us": { type: "string" },
+      "capture-dir": { type: "string", default: "/var/tmp" },
       rounds: { type: "string", default: "1" },
       help: { type: "boolean", short: "h" },
     },
@@ -324,7 +332,7 @@ async function benchMain(args: string[]): Promise<number> {
     console.log(
       "usage: deno run -A bench/vhost_user_bench.ts [--seconds S] " +
         "[--targets ringside,ringside-record,virtiofsd] [--spin-us N (front-end, default 50)] " +
-        "[--backend-poll-us N (ringside serve --poll-us)] " +
+        "[--backend-poll-us N (ringside serve --poll-us)] [--capture-dir DIR (default /var/tmp)] " +
         "[--rounds N (targets alternate, medians reported)]",
     );
     return 0;
@@ -333,6 +341,7 @@ async function benchMain(args: string[]): Promise<number> {
   const rounds = Math.max(1, Number(values.rounds));
   frontendSpinUs = Number(values["spin-us"]);
   backendPollUs = values["backend-poll-us"];
+  captureDir = values["capture-dir"];
   const names = values.targets.split(",").map((s) => s.trim()).filter((s) => s !== "");
   const dir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-vu-bench-" });
   /** Per target, per round, the rows. */
@@ -417,7 +426,7 @@ async function benchMain(args: string[]): Promise<number> {
     " |";
   console.log(
     `test front-end (TypeScript, sync FFI, watches the used ring ${frontendSpinUs} us before ` +
-      `sleeping), ${seconds} s per row, source on /dev/shm, median of ${rounds} round(s) ` +
+      `sleeping), ${seconds} s per row, source on /dev/shm, ringside-record capture in ${captureDir}, median of ${rounds} round(s) ` +
       `(targets alternating); ` +
       `cpu = CPU seconds per second of the back-end process, front-end cpu likewise per target; ` +
       `1-min load after each round ${loads.join(" ")}, now ` +

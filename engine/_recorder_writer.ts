@@ -13,9 +13,13 @@
  * up to its last complete block, and at most `intervalMs` plus one write of
  * data is held.
  *
+ * With `directIo` the file is written with O_DIRECT where its file system
+ * allows it (engine/_direct_file.ts).
+ *
  * @module
  */
 /// <reference lib="deno.worker" />
+import { DirectFile } from "./_direct_file.ts";
 
 /** Indices into the control array. */
 export const RING = Object.freeze({
@@ -31,6 +35,12 @@ export const RING = Object.freeze({
   WAKE: 4,
   /** Bytes the writer failed on (0: none). */
   FAILED: 5,
+  /**
+   * Written with O_DIRECT: 1 while it is, 0 otherwise. The producer stores
+   * {@linkcode DIRECT_IO_STOP} to ask for buffered writes from here on
+   * (before it writes an outsize block itself); the writer answers 0.
+   */
+  DIRECT_IO: 6,
   /** Published length of chunk k at LENGTHS + k. */
   LENGTHS: 8,
 });
@@ -49,19 +59,38 @@ export interface WriterInit {
   chunkBytes: number;
   /** Longest time between looks at the ring, ms. */
   intervalMs: number;
+  /** Write with O_DIRECT where the file system allows it. */
+  directIo?: boolean;
 }
+
+/** {@linkcode RING}.DIRECT_IO: the producer's request to stop direct I/O. */
+export const DIRECT_IO_STOP = 2;
 
 function run(m: WriterInit): void {
   const ctrl = new Int32Array(m.ctrl);
   const data = new Uint8Array(m.data);
-  const file = Deno.openSync(m.path, { write: true, append: true });
+  let direct = m.directIo ? DirectFile.open(m.path) : null;
+  let file = direct === null ? Deno.openSync(m.path, { write: true, append: true }) : null;
+  Atomics.store(ctrl, RING.DIRECT_IO, direct === null ? 0 : 1);
   let done = 0; // bytes of the current chunk already written
   const write = (from: number, to: number) => {
+    if (direct !== null) {
+      direct.write(data.subarray(from, to));
+      return;
+    }
     let p = from;
-    while (p < to) p += file.writeSync(data.subarray(p, to));
+    while (p < to) p += file!.writeSync(data.subarray(p, to));
   };
   try {
     for (;;) {
+      if (direct !== null && Atomics.load(ctrl, RING.DIRECT_IO) === DIRECT_IO_STOP) {
+        // the producer writes an outsize block itself next: hand over a file of exact length
+        direct.close();
+        direct = null;
+        file = Deno.openSync(m.path, { write: true, append: true });
+        Atomics.store(ctrl, RING.DIRECT_IO, 0);
+        Atomics.notify(ctrl, RING.DIRECT_IO);
+      }
       const wake = Atomics.load(ctrl, RING.WAKE);
       const w = Atomics.load(ctrl, RING.WRITTEN);
       const c = w % m.chunks;
@@ -86,13 +115,23 @@ function run(m: WriterInit): void {
         if (last > done) write(base + done, base + last);
         break;
       }
+      // the partial last page goes to disk (and the file to its true length) at every look
+      direct?.sync();
       Atomics.wait(ctrl, RING.WAKE, wake, m.intervalMs);
     }
   } catch (e) {
     Atomics.store(ctrl, RING.FAILED, 1);
     console.error(`ringside recorder: writing ${m.path} failed: ${(e as Error).message}`);
   } finally {
-    file.close();
+    try {
+      direct?.close();
+    } catch (e) {
+      Atomics.store(ctrl, RING.FAILED, 1);
+      console.error(`ringside recorder: finishing ${m.path} failed: ${(e as Error).message}`);
+    }
+    file?.close();
+    Atomics.store(ctrl, RING.DIRECT_IO, 0);
+    Atomics.notify(ctrl, RING.DIRECT_IO);
     Atomics.store(ctrl, RING.DONE, 1);
     Atomics.notify(ctrl, RING.DONE);
   }

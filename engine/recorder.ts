@@ -66,6 +66,58 @@ export interface RecorderOptions {
    * blocks in write(2); false writes synchronously from the recording thread.
    */
   writerThread?: boolean;
+  /**
+   * With the writer thread: write the file with O_DIRECT where its file
+   * system allows it, so a fast capture fills no page cache (default false;
+   * where O_DIRECT is refused the writer falls back to ordinary writes).
+   * `auto`: on a memory-backed file system (tmpfs, ramfs), where O_DIRECT
+   * saves nothing, write synchronously from the recording thread without a
+   * writer thread; elsewhere use the writer thread with O_DIRECT.
+   */
+  directIo?: boolean | "auto";
+}
+
+/** File systems whose files live in memory: O_DIRECT there still copies into the page cache. */
+const MEMORY_FILE_SYSTEMS = new Set(["tmpfs", "ramfs", "devtmpfs"]);
+
+/**
+ * True when `path` (or the directory it would be created in) lies on a
+ * memory-backed file system, per /proc/self/mountinfo (false when that
+ * cannot be read).
+ */
+export function onMemoryFileSystem(path: string): boolean {
+  let dir = path;
+  try {
+    dir = Deno.realPathSync(path);
+  } catch {
+    try {
+      const slash = path.lastIndexOf("/");
+      dir = Deno.realPathSync(slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".");
+    } catch {
+      return false;
+    }
+  }
+  let info: string;
+  try {
+    info = Deno.readTextFileSync("/proc/self/mountinfo");
+  } catch {
+    return false;
+  }
+  let best = "";
+  let type = "";
+  for (const line of info.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const mountPoint = line.slice(0, sep).split(" ")[4]?.replace(/\\040/g, " ");
+    if (mountPoint === undefined) continue;
+    const under = mountPoint === "/" || dir === mountPoint || dir.startsWith(`${mountPoint}/`);
+    // the longest mount point holding the path; a later line of the same length was mounted over it
+    if (under && mountPoint.length >= best.length) {
+      best = mountPoint;
+      type = line.slice(sep + 3).split(" ")[0];
+    }
+  }
+  return MEMORY_FILE_SYSTEMS.has(type);
 }
 
 /** How a capture names the snapshot of the directory it starts from. */
@@ -153,11 +205,24 @@ function ffiGranted(): boolean {
   }
 }
 
+const loading: Promise<unknown>[] = [];
 if (ffiGranted()) {
-  import("../sys/libc.ts").then((m) => {
-    const clock = monotonicClock(m.openLibc);
-    if (clock !== undefined) clockMs = clock;
-  }).catch(() => {});
+  loading.push(
+    import("../sys/libc.ts").then((m) => {
+      const clock = monotonicClock(m.openLibc);
+      if (clock !== undefined) clockMs = clock;
+    }).catch(() => {}),
+  );
+}
+const loaded = Promise.all(loading).then(() => {});
+
+/**
+ * Resolves once the FFI clock (a third of `performance.now()`'s cost) has
+ * loaded where FFI is granted; a recorder opened before that works without
+ * it, at the higher cost per record.
+ */
+export function recorderReady(): Promise<void> {
+  return loaded;
 }
 
 function monotonicClock(open: typeof openLibcFn): (() => number) | undefined {
@@ -304,9 +369,17 @@ export class Recorder {
    * records to it with synchronous whole-block writes.
    */
   static open(path: string | URL, options: RecorderOptions = {}): Recorder {
-    const file = options.append
-      ? Deno.openSync(path, { write: true, create: true, append: true })
-      : Deno.openSync(path, { write: true, create: true, truncate: true });
+    if (options.directIo === "auto") {
+      const inMemory = onMemoryFileSystem(path instanceof URL ? path.pathname : path);
+      options = {
+        ...options,
+        directIo: !inMemory,
+        writerThread: options.writerThread ?? !inMemory,
+      };
+    }
+    // appending (both threads may write: the writer, and this one for an outsize block)
+    if (!options.append) Deno.openSync(path, { write: true, create: true, truncate: true }).close();
+    const file = Deno.openSync(path, { write: true, create: true, append: true });
     const sink = (chunk: Uint8Array) => {
       let p = 0;
       while (p < chunk.length) p += file.writeSync(chunk.subarray(p));
@@ -324,6 +397,7 @@ export class Recorder {
     const ring = new WriterRing(path instanceof URL ? path.pathname : path, {
       intervalMs: Math.max(5, Math.min(flushMs, 1000) / 2),
       direct: sink,
+      directIo: options.directIo === true,
     });
     const r = new Recorder(sink, { ...options, flushMs: Infinity });
     r.#ring = ring;
@@ -339,6 +413,11 @@ export class Recorder {
       file.close();
     };
     return r;
+  }
+
+  /** True while the writer thread writes the file with O_DIRECT (see {@linkcode RecorderOptions.directIo}). */
+  get directIo(): boolean {
+    return this.#ring?.directIo ?? false;
   }
 
   /** Records written so far. */
@@ -610,8 +689,11 @@ const RING_CTRL = Object.freeze({
   DONE: 3,
   WAKE: 4,
   FAILED: 5,
+  DIRECT_IO: 6,
   LENGTHS: 8,
 });
+/** RING_CTRL.DIRECT_IO: asks the writer to stop direct I/O (engine/_recorder_writer.ts's DIRECT_IO_STOP). */
+const DIRECT_IO_STOP = 2;
 const RING_CHUNKS = 8;
 const RING_CHUNK_BYTES = 2 << 20;
 
@@ -628,7 +710,10 @@ class WriterRing {
   #direct: (bytes: Uint8Array) => void;
   #path: string;
 
-  constructor(path: string, options: { intervalMs: number; direct: (b: Uint8Array) => void }) {
+  constructor(
+    path: string,
+    options: { intervalMs: number; direct: (b: Uint8Array) => void; directIo: boolean },
+  ) {
     this.#path = path;
     this.#direct = options.direct;
     this.#worker = new Worker(new URL("./_recorder_writer.ts", import.meta.url), {
@@ -641,7 +726,13 @@ class WriterRing {
       chunks: RING_CHUNKS,
       chunkBytes: RING_CHUNK_BYTES,
       intervalMs: options.intervalMs,
+      directIo: options.directIo,
     });
+  }
+
+  /** True while the writer writes with O_DIRECT. */
+  get directIo(): boolean {
+    return Atomics.load(this.#ctrl, RING_CTRL.DIRECT_IO) === 1;
   }
 
   /** The chunk being filled. */
@@ -682,6 +773,17 @@ class WriterRing {
 
   /** Writes `bytes` from this thread (the writer is idle: call {@linkcode drain} first). */
   direct(bytes: Uint8Array): void {
+    if (Atomics.load(this.#ctrl, RING_CTRL.DIRECT_IO) !== 0) {
+      // the writer stages a partial page: it hands over a file of exact length first
+      Atomics.store(this.#ctrl, RING_CTRL.DIRECT_IO, DIRECT_IO_STOP);
+      this.wake();
+      while (Atomics.load(this.#ctrl, RING_CTRL.DIRECT_IO) !== 0) {
+        if (Atomics.load(this.#ctrl, RING_CTRL.DONE) !== 0) {
+          throw new Error(`Recorder: the writer of ${this.#path} stopped`);
+        }
+        Atomics.wait(this.#ctrl, RING_CTRL.DIRECT_IO, DIRECT_IO_STOP, 1000);
+      }
+    }
     this.#direct(bytes);
   }
 

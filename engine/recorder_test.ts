@@ -7,6 +7,7 @@ import {
 } from "../codecs/fuse/mod.ts";
 import { CaptureReader, type SectionBlock } from "../codecs/pcapng/mod.ts";
 import { readEvents } from "../analyzers/events.ts";
+import * as fs from "../sys/fs.ts";
 import { createPassthrough } from "./session.ts";
 import {
   createRecordingServer,
@@ -293,5 +294,122 @@ Deno.test("recorder: a later session on the same path appends a section", async 
   } finally {
     await Deno.remove(share, { recursive: true });
     await Deno.remove(out).catch(() => {});
+  }
+});
+
+/** A directory on a file system that takes O_DIRECT writes (not tmpfs), or undefined. */
+function directIoDir(): string | undefined {
+  for (const dir of ["/var/tmp", Deno.cwd()]) {
+    const probe = `${dir}/.ringside-direct-probe-${Deno.pid}`;
+    try {
+      Deno.writeFileSync(probe, new Uint8Array(0));
+      const fd = fs.openat(fs.AT_FDCWD, probe, { flags: fs.O_WRONLY | fs.O_DIRECT });
+      try {
+        fs.pwrite(fd, fs.alignedBytes(4096), 0);
+        return dir;
+      } finally {
+        fs.close(fd);
+      }
+    } catch {
+      // not here
+    } finally {
+      try {
+        Deno.removeSync(probe);
+      } catch {
+        // never made
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Records `n` 4 KiB replies with an outsize (3 MiB) one in the middle; returns what it wrote. */
+async function recordWithOutsize(path: string, options: { directIo?: boolean; append?: boolean }) {
+  const r = Recorder.open(path, { ...options, flushMs: 20 });
+  const ch = r.channel("vq1");
+  const sizes: number[] = [];
+  const reply = (size: number, fill: number) => {
+    const b = new Uint8Array(size).fill(fill);
+    const v = new DataView(b.buffer);
+    v.setUint32(0, size, true);
+    v.setBigUint64(8, BigInt(sizes.length + 1), true);
+    r.fuseReply(ch, b, { queue: 1 });
+    sizes.push(size);
+  };
+  for (let i = 0; i < 3000; i++) reply(16 + 4096 + (i % 7), i & 0xff);
+  // the writer thread settles its mode once it runs; an outsize block ends direct I/O
+  for (let t = 0; options.directIo && !r.directIo && t < 100; t++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const direct = r.directIo;
+  reply(3 << 20, 0x42);
+  for (let i = 0; i < 500; i++) reply(16 + 4096 + (i % 5), i & 0xff);
+  assert.equal(r.directIo, false, "an outsize block ends direct I/O");
+  r.close();
+  return { sizes, direct };
+}
+
+async function replySizes(path: string): Promise<number[][]> {
+  const r = new CaptureReader();
+  r.push(await Deno.readFile(path));
+  r.end();
+  const sections: number[][] = [];
+  for (let b = r.next(); b !== undefined; b = r.next()) {
+    if (b.kind === "section") sections.push([]);
+    if (b.kind === "packet") sections[sections.length - 1].push(b.data.length);
+  }
+  return sections;
+}
+
+Deno.test("recorder: an outsize block (larger than a ring chunk) lands in order, in a new file and an appended section", async () => {
+  const out = await Deno.makeTempFile({ suffix: ".pcapng" });
+  try {
+    const first = await recordWithOutsize(out, {});
+    const second = await recordWithOutsize(out, { append: true });
+    const sections = await replySizes(out);
+    assert.equal(sections.length, 2);
+    const prefix = sections[0][0] - first.sizes[0];
+    assert.deepEqual(sections[0].map((n) => n - prefix), first.sizes);
+    assert.deepEqual(sections[1].map((n) => n - prefix), second.sizes);
+  } finally {
+    await Deno.remove(out);
+  }
+});
+
+Deno.test("recorder: directIo writes the same capture with O_DIRECT where the file system allows it", async () => {
+  const dir = directIoDir();
+  const paths: string[] = [];
+  try {
+    const buffered = await Deno.makeTempFile({ suffix: ".pcapng" });
+    paths.push(buffered);
+    assert.equal((await recordWithOutsize(buffered, {})).direct, false);
+    const want = await replySizes(buffered);
+    if (dir === undefined) {
+      if (Deno.env.get("CI")) throw new Error("no file system here takes O_DIRECT writes");
+      console.warn("SKIPPED the O_DIRECT half: no file system here takes O_DIRECT writes");
+      return;
+    }
+    const out = await Deno.makeTempFile({ dir, suffix: ".pcapng" });
+    paths.push(out);
+    // a first section, then one appended onto an unaligned end, both direct
+    const a = Recorder.open(out, { directIo: true, flushMs: 20 });
+    const ch = a.channel("vq1");
+    for (let i = 0; i < 2000; i++) a.fuseReply(ch, new Uint8Array(16 + 4096 + (i % 3)), {});
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(a.directIo, true, "the writer writes with O_DIRECT");
+    // mid-recording the file holds whole blocks only: its length is exact, not page-rounded
+    const mid = await replySizes(out);
+    assert.ok(mid[0].length > 0);
+    a.close();
+    const size = Deno.statSync(out).size;
+    assert.notEqual(size % 4096, 0, "the file is cut back to its true length");
+    const again = await recordWithOutsize(out, { directIo: true, append: true });
+    assert.equal(again.direct, true);
+    const got = await replySizes(out);
+    assert.equal(got.length, 2);
+    assert.equal(got[0].length, 2000);
+    assert.deepEqual(got[1], want[0], "the direct section matches the buffered one");
+  } finally {
+    for (const p of paths) await Deno.remove(p).catch(() => {});
   }
 });
