@@ -694,6 +694,30 @@ export class Passthrough {
     return { size: n, padding: 0 };
   }
 
+  /**
+   * READ straight into the buffers `iov` lists (memory the transport maps,
+   * such as a guest's), at most their total length; returns the bytes read,
+   * or null for an O_DIRECT handle (its buffers must be aligned: use
+   * {@linkcode Passthrough.readReply}).
+   */
+  readv(fh: bigint, offset: bigint, iov: fs.IoVecList): number | null {
+    const h = this.handles.get(fh);
+    if ((h.flags & fs.O_DIRECT) !== 0) return null;
+    return fs.preadv(h.fd, iov.bytes, iov.count, offset);
+  }
+
+  /**
+   * WRITE from the buffers `iov` lists, with {@linkcode Passthrough.write}'s
+   * checks; null for an O_DIRECT or O_APPEND handle (use `write`).
+   */
+  writev(fh: bigint, offset: bigint, writeFlags: number, iov: fs.IoVecList): number | null {
+    this.#writable("write");
+    const h = this.handles.get(fh);
+    if ((h.flags & (fs.O_DIRECT | fs.O_APPEND)) !== 0) return null;
+    if ((writeFlags & WRITE.FUSE_WRITE_KILL_SUIDGID) !== 0) this.#killSuidSgid(h.inode.fd);
+    return fs.pwritev(h.fd, iov.bytes, iov.count, offset);
+  }
+
   #aligned(data: Uint8Array): Uint8Array {
     if (this.#bounce === null || this.#bounce.length < data.length) {
       this.#bounce = fs.alignedBytes(Math.max(data.length, 1 << 20));

@@ -24,6 +24,7 @@ import {
 import { CodecError } from "../codecs/errors.ts";
 import { ThreadCredentials } from "../sys/creds.ts";
 import { SysError } from "../sys/libc.ts";
+import type { IoVecList } from "../sys/fs.ts";
 import type { BackingFiles, FuseServer } from "./types.ts";
 import { Passthrough, type PassthroughOptions, type RequestContext } from "./passthrough.ts";
 import { Errno } from "./tables.ts";
@@ -35,6 +36,10 @@ export const ENGINE_MAX_WRITE = 1 << 20;
 
 const BARE_REPLY_SIZE = 16; // fuse_out_header
 const WRITE_REPLY_SIZE = 24; // fuse_out_header + fuse_write_out
+/** fuse_in_header plus fuse_read_in or fuse_write_in (40 bytes each from 7.9). */
+const VECTORED_HEAD = 80;
+const OP_READ = 15;
+const OP_WRITE = 16;
 
 /** Something that watches every exchange (the recorder, statistics). */
 export type SessionObserver = (request: Uint8Array, reply: Uint8Array | null) => void;
@@ -159,6 +164,59 @@ export class PassthroughServer implements FuseServer {
         }`,
       );
       return encodeErrorReply(unique, Errno.EIO);
+    }
+  }
+
+  /**
+   * READ or WRITE with the file data in scattered memory the caller maps (a
+   * virtqueue's guest buffers), read or written in place by preadv/pwritev.
+   * `head` holds the request's first 80 bytes (fuse_in_header, then
+   * fuse_read_in or fuse_write_in) and `iov` the data buffers: where READ's
+   * data goes (after the reply header, which the caller writes; at most the
+   * READ's size) or where WRITE's comes from (exactly its size). Returns the
+   * reply: for READ its 16-byte header, whose `len` counts the data already in
+   * place; for WRITE the whole reply. Returns null when the request must go
+   * through {@linkcode handle} instead: another opcode, extensions, a minor
+   * before 7.9, an O_DIRECT or O_APPEND handle, an observer, a transport
+   * that does not consume replies at once, or no session yet. The reply
+   * comes from a buffer the next call reuses.
+   */
+  handleVectored(head: Uint8Array, iov: IoVecList): Uint8Array | null {
+    if (
+      this.#closed || this.#negotiated === null || this.#observer !== undefined ||
+      !this.repliesConsumedAtOnce || head.length < VECTORED_HEAD || this.#negotiated.minor < 9
+    ) return null;
+    const v = new DataView(head.buffer, head.byteOffset, VECTORED_HEAD);
+    const opcode = v.getUint32(4, true);
+    if ((opcode !== OP_READ && opcode !== OP_WRITE) || v.getUint16(36, true) !== 0) return null;
+    const len = v.getUint32(0, true);
+    const unique = v.getBigUint64(8, true);
+    const fh = v.getBigUint64(40, true);
+    const offset = v.getBigUint64(48, true);
+    const size = v.getUint32(56, true);
+    try {
+      if (opcode === OP_READ) {
+        if (len !== VECTORED_HEAD || iov.length > size) return null;
+        const n = this.handler.readv(fh, offset, iov);
+        if (n === null) return null;
+        const b = this.#bareView;
+        b.setUint32(0, BARE_REPLY_SIZE + n, true);
+        b.setInt32(4, 0, true);
+        b.setBigUint64(8, unique, true);
+        return this.#bareReply;
+      }
+      if (len !== VECTORED_HEAD + size || iov.length !== size) return null;
+      const n = this.handler.writev(fh, offset, v.getUint32(60, true), iov);
+      if (n === null) return null;
+      const w = this.#writeView;
+      w.setUint32(0, WRITE_REPLY_SIZE, true);
+      w.setInt32(4, 0, true);
+      w.setBigUint64(8, unique, true);
+      w.setUint32(16, n, true);
+      return this.#writeReply;
+    } catch (e) {
+      if (e instanceof SysError) return this.#bare(unique, e.errno);
+      throw e;
     }
   }
 

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { IoVecList } from "../sys/fs.ts";
+
 /**
  * FUSE passthrough (Linux 6.9+, /dev/fuse only): registers host files with
  * the kernel connection so that reads and writes of an open file go to the
@@ -40,6 +42,12 @@ export interface FuseServer {
    * reused.
    */
   repliesConsumedAtOnce?: boolean;
+  /**
+   * Optional zero-copy READ and WRITE for a transport whose data sits in
+   * scattered memory it maps (engine/session.ts `handleVectored` documents
+   * the contract): returns the reply, or null to use `handle` instead.
+   */
+  handleVectored?(head: Uint8Array, iov: IoVecList): Uint8Array | null;
   /**
    * Set by a transport that can register backing files with the kernel (the
    * /dev/fuse reader, before INIT): the server may then negotiate FUSE

@@ -215,6 +215,8 @@ const lib = openLibc(
     pread: { name: "pread64", parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
     pwrite: { name: "pwrite64", parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
     write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+    preadv: { parameters: ["i32", "buffer", "i32", "i64"], result: "isize" },
+    pwritev: { parameters: ["i32", "buffer", "i32", "i64"], result: "isize" },
     fallocate: { parameters: ["i32", "i32", "i64", "i64"], result: "i32" },
     lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
     copy_file_range: {
@@ -688,6 +690,67 @@ export function pread(fd: number, buf: Uint8Array, offset: number | bigint): num
 export function pwrite(fd: number, buf: Uint8Array, offset: number | bigint): number {
   const n = num(lib.pwrite(fd, buf, w(buf.length), w(offset)));
   return check("pwrite", n);
+}
+
+/**
+ * `preadv(2)`: reads at `offset` into the `count` buffers that `iov` lists
+ * as packed `struct iovec`s (u64 address, u64 length; see
+ * {@linkcode IoVecList}); returns the bytes read.
+ */
+export function preadv(
+  fd: number,
+  iov: Uint8Array,
+  count: number,
+  offset: number | bigint,
+): number {
+  return check("preadv", num(lib.preadv(fd, iov, count, w(offset))));
+}
+
+/** `pwritev(2)`: writes at `offset` the `count` buffers `iov` lists; returns the bytes written. */
+export function pwritev(
+  fd: number,
+  iov: Uint8Array,
+  count: number,
+  offset: number | bigint,
+): number {
+  return check("pwritev", num(lib.pwritev(fd, iov, count, w(offset))));
+}
+
+/** Most buffers one `preadv`/`pwritev` takes (IOV_MAX). */
+export const IOV_MAX = 1024;
+
+/**
+ * A reusable list of (address, length) buffers packed as `struct iovec`s
+ * for {@linkcode preadv} and {@linkcode pwritev}: memory this process maps
+ * (guest memory, say) read or written in place.
+ */
+export class IoVecList {
+  /** The packed entries (pass to preadv/pwritev). */
+  readonly bytes = new Uint8Array(IOV_MAX * 16);
+  readonly #words = new Uint32Array(this.bytes.buffer);
+  /** Entries added since {@linkcode IoVecList.clear}. */
+  count = 0;
+  /** Their total length. */
+  length = 0;
+
+  /** Empties the list. */
+  clear(): void {
+    this.count = 0;
+    this.length = 0;
+  }
+
+  /** Adds `len` bytes at `address`; false when the list is full. */
+  add(address: number, len: number): boolean {
+    if (this.count === IOV_MAX) return false;
+    const i = this.count * 4;
+    this.#words[i] = address % 0x1_0000_0000;
+    this.#words[i + 1] = Math.floor(address / 0x1_0000_0000);
+    this.#words[i + 2] = len;
+    this.#words[i + 3] = 0;
+    this.count++;
+    this.length += len;
+    return true;
+  }
 }
 
 /** `write(2)` at the descriptor's position (how `O_APPEND` writes are done). */

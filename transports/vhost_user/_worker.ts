@@ -23,6 +23,7 @@ import {
 } from "../../virtqueue/mod.ts";
 import { eventfdRead, eventfdWrite } from "../../sys/eventfd.ts";
 import { PollSet } from "../../sys/poll.ts";
+import { IoVecList } from "../../sys/fs.ts";
 import type { FuseServer } from "../../engine/types.ts";
 import type {
   DeviceRecorder,
@@ -316,7 +317,96 @@ function requestBytes(chain: DescChain): Uint8Array {
   return view;
 }
 
+/** The file data of a READ or WRITE, read or written in place in guest memory. */
+const vecIov = new IoVecList();
+/** fuse_in_header and fuse_read_in / fuse_write_in of the request {@linkcode serveVectored} serves. */
+const vecHead = new Uint8Array(80);
+const OP_READ = 15;
+const OP_WRITE = 16;
+/** This process's address of each guest memory region's bytes (a view's first byte). */
+const regionAddress = new WeakMap<Uint8Array, number>();
+
+function addressOf(bytes: Uint8Array): number {
+  let a = regionAddress.get(bytes);
+  if (a === undefined) {
+    a = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
+    regionAddress.set(bytes, a);
+  }
+  return a;
+}
+
+/**
+ * Lists `count` bytes of a chain's readable or writable stream from stream
+ * offset `skip` in {@linkcode vecIov}; false when they are not all there or
+ * take more than IOV_MAX buffers.
+ */
+function listSegments(
+  regions: Uint8Array[],
+  offsets: number[],
+  lengths: number[],
+  skip: number,
+  count: number,
+): boolean {
+  vecIov.clear();
+  for (let i = 0; i < lengths.length && count > 0; i++) {
+    const len = lengths[i];
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    const take = Math.min(len - skip, count);
+    if (!vecIov.add(addressOf(regions[i]) + offsets[i] + skip, take)) return false;
+    count -= take;
+    skip = 0;
+  }
+  return count === 0;
+}
+
+/**
+ * Serves a READ or WRITE without copying its data: the server's
+ * `handleVectored` preads into or pwrites from the chain's guest buffers.
+ * False when the request takes the copying path (another opcode, a server
+ * without the method or refusing this one, a recorded device, whose records
+ * need the bytes).
+ */
+function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): boolean {
+  const s = server!;
+  if (s.handleVectored === undefined || recording !== undefined) return false;
+  if (chain.rLen.length === 0 || chain.rLen[0] < 8 || chain.readableLength < vecHead.length) {
+    return false;
+  }
+  const first = chain.rBytes[0];
+  const at = chain.rOff[0] + 4;
+  const opcode = first[at] | (first[at + 1] << 8) | (first[at + 2] << 16) | (first[at + 3] << 24);
+  if (opcode !== OP_READ && opcode !== OP_WRITE) return false;
+  chain.readInto(vecHead);
+  if (opcode === OP_WRITE) {
+    const size = chain.readableLength - vecHead.length;
+    if (!listSegments(chain.rBytes, chain.rOff, chain.rLen, vecHead.length, size)) return false;
+    const reply = s.handleVectored(vecHead, vecIov);
+    if (reply === null) return false;
+    const sent = fitReply(chain, vecHead, reply);
+    dev.push(chain, sent === null ? 0 : chain.write(sent));
+    return true;
+  }
+  // READ: the data lands after the 16-byte fuse_out_header, at most the asked size
+  const size = vecHead[56] | (vecHead[57] << 8) | (vecHead[58] << 16) | (vecHead[59] << 24);
+  const room = chain.writableLength - FUSE_OUT_HEADER_SIZE;
+  if (room < 0) return false;
+  const want = Math.min(size >>> 0, room);
+  if (!listSegments(chain.wBytes, chain.wOff, chain.wLen, FUSE_OUT_HEADER_SIZE, want)) {
+    return false;
+  }
+  const header = s.handleVectored(vecHead, vecIov);
+  if (header === null) return false;
+  chain.write(header.subarray(0, FUSE_OUT_HEADER_SIZE));
+  // the header's len counts the data read in place
+  dev.push(chain, header[0] | (header[1] << 8) | (header[2] << 16) | (header[3] << 24));
+  return true;
+}
+
 function serveChain(slot: Slot, dev: DeviceQueue, chain: DescChain): void {
+  if (serveVectored(slot, dev, chain)) return;
   let request = requestBytes(chain);
   if (recording !== undefined) {
     rec().fuseRequest(queueChannel(slot), request, {
