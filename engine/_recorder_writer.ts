@@ -110,6 +110,8 @@ function run(m: WriterInit): void {
         continue;
       }
       if (Atomics.load(ctrl, RING.CLOSED) !== 0) {
+        // chunks sealed since this look began are written first (the loop again)
+        if (Atomics.load(ctrl, RING.SEALED) > w) continue;
         // a last look: anything published before CLOSED was set is seen now
         const last = Atomics.load(ctrl, RING.LENGTHS + c);
         if (last > done) write(base + done, base + last);
