@@ -279,9 +279,12 @@ function finish(
       chain: chainSummary(chain),
       flags: chainFlags(dev, chain),
     };
+    // the driver is told first: recording stays off the request's critical path
+    // (`sent` is a reply buffer the server reuses only on its next request)
+    dev.push(chain, used);
+    signal(slot, dev);
     const r = rec();
     if (sent !== null) r.fuseReply(ch, sent, meta);
-    dev.push(chain, used);
     r.ringChain(ch, { ...meta, usedLength: used });
     return;
   }
