@@ -98,6 +98,85 @@ const unlink = request("UNLINK", 1n, { name: "new" });
 const forgetNew = request("FORGET", 0n, { nlookup: 1n });
 const forgetView = new DataView(forgetNew.buffer, forgetNew.byteOffset);
 
+// a 1,000-entry directory listed as the kernel does: 4 KiB requests from
+// offset 0, each resuming at the last returned cookie, until an empty reply
+Deno.mkdirSync(`${dir}/list`);
+for (let i = 0; i < 1000; i++) Deno.writeFileSync(`${dir}/list/file-${i}`, new Uint8Array(0));
+const listId = u64(call(request("LOOKUP", 1n, { name: "list" })), 16);
+const listFh = u64(call(request("OPENDIR", listId, { flags: 0, open_flags: 0 })), 16);
+const READDIR_SIZE = 4096;
+
+function readdirRequest(op: "READDIR" | "READDIRPLUS"): Uint8Array {
+  return request(op, listId, {
+    fh: listFh,
+    offset: 0n,
+    size: READDIR_SIZE,
+    read_flags: 0,
+    lock_owner: 0n,
+    flags: 0,
+    padding: 0,
+  });
+}
+const readdir = readdirRequest("READDIR");
+const readdirplus = readdirRequest("READDIRPLUS");
+
+// BATCH_FORGET of every entry a READDIRPLUS listing counted (node ids patched in)
+const forgetAll = request("BATCH_FORGET", 0n, {
+  count: 1000,
+  dummy: 0,
+  forgets: Array.from({ length: 1000 }, () => ({ nodeid: 0n, nlookup: 1n })),
+});
+const forgetAllView = new DataView(forgetAll.buffer, forgetAll.byteOffset);
+
+/**
+ * One whole listing with the prepared `bytes`; returns the entries seen (`.`
+ * and `..` included). With `forget`, READDIRPLUS's counted node ids go into
+ * {@linkcode forgetAll}.
+ */
+function listing(bytes: Uint8Array, plus: boolean, forget = false): number {
+  const v = new DataView(bytes.buffer, bytes.byteOffset);
+  const head = plus ? 128 : 0; // fuse_entry_out before each fuse_dirent
+  v.setBigUint64(48, 0n, true); // fuse_read_in.offset
+  let entries = 0;
+  let counted = 0;
+  for (;;) {
+    const reply = call(bytes);
+    if (reply.length === 16) return entries;
+    const r = new DataView(reply.buffer, reply.byteOffset, reply.length);
+    let last = 0;
+    for (let p = 16; p < reply.length; entries++) {
+      if (forget) {
+        const nodeid = r.getBigUint64(p, true); // fuse_entry_out.nodeid
+        if (nodeid !== 0n) forgetAllView.setBigUint64(48 + 16 * counted++, nodeid, true);
+      }
+      last = p + head;
+      p += (head + 24 + r.getUint32(last + 16, true) + 7) & ~7;
+    }
+    v.setBigUint64(48, r.getBigUint64(last + 8, true), true);
+  }
+}
+
+Deno.bench("READDIR of 1,000 entries (4 KiB requests)", { group: "readdir" }, () => {
+  if (listing(readdir, false) !== 1002) throw new Error("expected 1,002 entries");
+});
+
+// names the client does not hold (every lookup is forgotten after the listing);
+// before the next case, which leaves them all held
+Deno.bench(
+  "READDIRPLUS of 1,000 new entries (4 KiB requests) + BATCH_FORGET",
+  { group: "readdir" },
+  () => {
+    if (listing(readdirplus, true, true) !== 1002) throw new Error("expected 1,002 entries");
+    server.handle(forgetAll);
+  },
+);
+
+// each listing counts a lookup per entry and nothing forgets them (as when the
+// kernel keeps them cached), so from the second listing on every name is held
+Deno.bench("READDIRPLUS of 1,000 held entries (4 KiB requests)", { group: "readdir" }, () => {
+  if (listing(readdirplus, true) !== 1002) throw new Error("expected 1,002 entries");
+});
+
 Deno.bench("LOOKUP (hit, with its FORGET)", () => {
   call(lookup);
   server.handle(forgetFile);

@@ -14,12 +14,11 @@ import type { BackingFiles } from "./types.ts";
 import { SysError } from "../sys/libc.ts";
 import { FATTR, FOPEN, FSYNC, FUSE_OPEN, LK, RELEASE, WRITE } from "../codecs/fuse/constants.ts";
 import { nameText } from "../codecs/fuse/names.ts";
+import { DirentList, DirentplusList } from "../codecs/fuse/dirents.ts";
 import type {
   CopyFileRangeIn,
   CreateIn,
   FuseAttr,
-  FuseDirentInit,
-  FuseDirentplusInit,
   FuseEntryOut,
   FuseFileLock,
   FuseOpenOut,
@@ -31,11 +30,11 @@ import type {
   XattrOut,
 } from "../codecs/fuse/types.ts";
 import {
-  type DirEntry,
   Errno,
   fail,
   type Handle,
   HandleTable,
+  identity,
   type Inode,
   InodeTable,
 } from "./tables.ts";
@@ -74,14 +73,44 @@ export interface RequestContext extends Caller {
 const OFFSET_MAX = 0x7fffffffffffffffn;
 const FULL_LOCK_OFFSET = 0x7fffffffffffffffn;
 const S_IFMT = fs.S_IFMT;
-const ENTRY_SIZE_PLUS = 152; // fuse_entry_out (128) + fuse_dirent header (24)
-const DIRENT_HEADER = 24;
+const ENTRY_OUT = 128; // fuse_entry_out, as READDIRPLUS carries it
+const DIRENT_HEADER = 24; // fuse_dirent before the name
 const OUT_HEADER = 16; // fuse_out_header
+const DIR_STREAM_SIZE = 32 * 1024; // one getdents64 batch
+const DIR_REPLY_MAX = 1 << 20; // largest READDIR reply written (the kernel asks <= max_pages)
+const SPARE_DIR_BUFS = 4;
+const LOOKUP_OPEN: fs.OpenOptions = { flags: fs.O_PATH | fs.O_NOFOLLOW };
+const STAT_NAME: fs.StatxOptions = { flags: fs.AT_SYMLINK_NOFOLLOW | fs.AT_NO_AUTOMOUNT };
 const READ_REPLY_MAX = 1 << 20; // the session's max_write, also the largest READ the kernel sends
 const WRITE_OPEN = fs.O_WRONLY | fs.O_RDWR | fs.O_TRUNC | fs.O_APPEND | fs.O_CREAT;
 
-function align8(n: number): number {
-  return (n + 7) & ~7;
+/** Writes a 64-bit field from a number (exact below 2^53; negative as two's complement). */
+function setU64(v: DataView, o: number, n: number): void {
+  const hi = Math.floor(n / 0x100000000);
+  v.setUint32(o, n - hi * 0x100000000, true);
+  v.setInt32(o + 4, hi, true);
+}
+
+/** Options of {@linkcode Passthrough.readdirReply}. */
+export interface ReaddirReplyOptions {
+  /** READDIRPLUS: each entry with its fuse_entry_out, counting a lookup (default false). */
+  plus?: boolean;
+  /** Answer in a buffer the next call overwrites instead of a fresh array (default false). */
+  reuse?: boolean;
+}
+
+/** A directory handle's host listing: the last getdents64 batch, and how far replies took it. */
+interface DirStream {
+  /** linux_dirent64 records as getdents64 wrote them. */
+  readonly buf: Uint8Array;
+  /** A view of `buf`. */
+  readonly view: DataView;
+  /** Bytes of `buf` the last getdents64 filled. */
+  len: number;
+  /** Where the first record not yet returned starts. */
+  at: number;
+  /** The directory's device in inode keys (`dev:`), to find entries the client holds. */
+  readonly keyPrefix: string;
 }
 
 const SLASH = 0x2f;
@@ -136,7 +165,12 @@ export class Passthrough {
   // reused READ replies (see readReply), allocated on first use
   #readReply: Uint8Array | null = null;
   #readReplyView: DataView | null = null;
-  readonly #dirBuf = new Uint8Array(64 * 1024);
+  // directory handles' listings, and buffers of released ones to reuse
+  readonly #dirStreams = new WeakMap<Handle, DirStream>();
+  readonly #spareDirBufs: Uint8Array[] = [];
+  // READDIR replies are written here (and copied out unless reused)
+  #dirReply = new Uint8Array(OUT_HEADER + 4096);
+  #dirReplyView = new DataView(this.#dirReply.buffer);
   /** Whether the writeback cache was negotiated (set by the session after INIT). */
   writebackActive = false;
   /** Registers host files with the kernel for FUSE passthrough (set by a transport that can). */
@@ -754,6 +788,11 @@ export class Passthrough {
       } catch { /* closing releases it anyway */ }
     }
     this.handles.release(b.fh);
+    const dir = this.#dirStreams.get(h);
+    if (dir !== undefined) {
+      this.#dirStreams.delete(h);
+      if (this.#spareDirBufs.length < SPARE_DIR_BUFS) this.#spareDirBufs.push(dir.buf);
+    }
     const backing = h.inode.backing;
     if (h.backing === true && backing) {
       // the kernel's file keeps its backing file; the id is only for later opens
@@ -840,96 +879,227 @@ export class Passthrough {
     return this.#openOut(this.handles.add(fd, inode, fs.O_RDONLY | fs.O_DIRECTORY), true);
   }
 
-  #nextEntry(h: Handle): DirEntry | null {
-    if (h.pending !== null && h.pending.length > 0) return h.pending[0];
-    const n = fs.getdents64(h.fd, this.#dirBuf);
-    if (n === 0) return null;
-    const raw = fs.readDirents(this.#dirBuf, n);
-    const list: DirEntry[] = [];
-    for (const d of raw) list.push({ ino: d.ino, off: d.off, type: d.type, name: d.name });
-    h.pending = list;
-    return list.length > 0 ? list[0] : null;
-  }
-
-  #seekDir(h: Handle, offset: bigint): void {
-    if (offset === h.pos && h.pending !== null) return;
-    if (offset === h.pos && offset === 0n) return;
-    fs.lseek(h.fd, offset, fs.SEEK_SET);
-    h.pending = null;
-    h.pos = offset;
-  }
-
-  /** READDIR: host cookies (`d_off`) as offsets, so any returned offset resumes exactly. */
-  readdir(b: ReadIn): ReplyBodies["READDIR"] {
-    const h = this.handles.get(b.fh);
-    this.#seekDir(h, b.offset);
-    const entries: FuseDirentInit[] = [];
-    let used = 0;
-    for (;;) {
-      const e = this.#nextEntry(h);
-      if (e === null) break;
-      const len = e.name.length;
-      const size = align8(DIRENT_HEADER + len);
-      if (used + size > b.size) break;
-      used += size;
-      entries.push({ ino: e.ino, off: e.off, namelen: len, type: e.type, name: e.name });
-      h.pending!.shift();
-      h.pos = e.off;
+  /** The handle's host listing, made on its first READDIR (with a released one's buffer). */
+  #dirStream(h: Handle): DirStream {
+    let s = this.#dirStreams.get(h);
+    if (s === undefined) {
+      const buf = this.#spareDirBufs.pop() ?? new Uint8Array(DIR_STREAM_SIZE);
+      const key = h.inode.key;
+      s = {
+        buf,
+        view: new DataView(buf.buffer, buf.byteOffset, buf.byteLength),
+        len: 0,
+        at: 0,
+        keyPrefix: key.slice(0, key.indexOf(":") + 1),
+      };
+      this.#dirStreams.set(h, s);
     }
-    return { entries };
+    return s;
+  }
+
+  /** The reply scratch buffer, at least `size` bytes. */
+  #dirReplyBuf(size: number): Uint8Array {
+    if (this.#dirReply.length < size) {
+      this.#dirReply = new Uint8Array(Math.max(size, 2 * this.#dirReply.length));
+      this.#dirReplyView = new DataView(this.#dirReply.buffer);
+    }
+    return this.#dirReply;
   }
 
   /**
-   * READDIRPLUS: like READDIR with an entry for each name; every entry with a
-   * non-zero node id counts one lookup, `.` and `..` carry node id 0 (the
-   * kernel does not count them).
+   * READDIR, or READDIRPLUS with `plus`, answered as the whole reply message
+   * (fuse_out_header, then the records), written straight from the host's
+   * linux_dirent64 records: no object per entry. Offsets are the host's
+   * cookies (`d_off`), so a request at any offset this handle returned
+   * resumes exactly there; entries that do not fit in `size` stay for the
+   * next request, and the end of the directory is an empty list.
+   * READDIRPLUS counts a lookup for every entry it returns with a node id;
+   * `.` and `..`, and a name gone since the host listed it, carry node id 0
+   * and are not counted. With `reuse` the reply is a view of a buffer the
+   * next call overwrites; otherwise a fresh array.
    */
-  readdirplus(b: ReadIn): ReplyBodies["READDIRPLUS"] {
+  readdirReply(b: ReadIn, unique: bigint, options: ReaddirReplyOptions = {}): Uint8Array {
     const h = this.handles.get(b.fh);
-    this.#seekDir(h, b.offset);
-    const entries: FuseDirentplusInit[] = [];
-    let used = 0;
-    for (;;) {
-      const e = this.#nextEntry(h);
-      if (e === null) break;
-      const len = e.name.length;
-      const size = align8(ENTRY_SIZE_PLUS + len);
-      if (used + size > b.size) break;
-      used += size;
-      h.pending!.shift();
-      h.pos = e.off;
-      let entry: FuseEntryOut;
-      if (isDotOrDotDot(e.name)) {
-        entry = this.#emptyEntry(e.ino, e.type);
-      } else {
-        try {
-          entry = this.#lookupChild(h.inode, e.name);
-        } catch (err) {
-          if (!(err instanceof SysError)) throw err;
-          entry = this.#emptyEntry(e.ino, e.type); // gone since getdents: listed, not counted
-        }
-      }
-      entries.push({
-        entry_out: entry,
-        dirent: { ino: e.ino, off: e.off, namelen: len, type: e.type, name: e.name },
-      });
+    const s = this.#dirStream(h);
+    if (b.offset !== h.pos) {
+      // seekdir: the fd's position is a cookie getdents64 gave (s64 on the host)
+      fs.lseek(h.fd, BigInt.asIntN(64, b.offset), fs.SEEK_SET);
+      s.len = s.at = 0;
+      h.pos = b.offset;
     }
-    return { entries };
+    const plus = options.plus === true;
+    const head = plus ? ENTRY_OUT : 0;
+    const limit = OUT_HEADER + Math.min(b.size, DIR_REPLY_MAX);
+    const out = this.#dirReplyBuf(limit);
+    const ov = this.#dirReplyView;
+    const dirents = s.buf;
+    const dv = s.view;
+    let q = OUT_HEADER;
+    let last = -1; // the last record taken from the current batch
+    try {
+      for (;;) {
+        if (s.at >= s.len) {
+          if (last >= 0) h.pos = dv.getBigUint64(last + 8, true);
+          last = -1;
+          s.len = s.at = 0;
+          const n = fs.getdents64(h.fd, dirents);
+          if (n === 0) break;
+          s.len = n;
+        }
+        // linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, name, NUL
+        const p = s.at;
+        const reclen = dv.getUint16(p + 16, true);
+        if (reclen < 20 || p + reclen > s.len) {
+          s.at = s.len; // not a record the kernel writes: drop the rest of the batch
+          continue;
+        }
+        let nameEnd = dirents.indexOf(0, p + 19);
+        if (nameEnd < 0 || nameEnd > p + reclen) nameEnd = p + reclen;
+        const namelen = nameEnd - p - 19;
+        const size = (head + DIRENT_HEADER + namelen + 7) & ~7;
+        if (q + size > limit) break;
+        if (plus) this.#direntplusEntry(h.inode, s, p, namelen, q);
+        // fuse_dirent: ino u64, off u64, namelen u32, type u32, name, zeros to 8
+        const d = q + head;
+        ov.setUint32(d, dv.getUint32(p, true), true);
+        ov.setUint32(d + 4, dv.getUint32(p + 4, true), true);
+        ov.setUint32(d + 8, dv.getUint32(p + 8, true), true);
+        ov.setUint32(d + 12, dv.getUint32(p + 12, true), true);
+        ov.setUint32(d + 16, namelen, true);
+        ov.setUint32(d + 20, dirents[p + 18], true);
+        const name = d + DIRENT_HEADER;
+        for (let i = 0; i < namelen; i++) out[name + i] = dirents[p + 19 + i];
+        for (let i = name + namelen; i < q + size; i++) out[i] = 0;
+        q += size;
+        s.at = p + reclen;
+        last = p;
+      }
+      if (last >= 0) h.pos = dv.getBigUint64(last + 8, true);
+    } catch (e) {
+      // records may have been taken for a reply that is now an error: the
+      // next request seeks, whatever its offset
+      s.len = s.at = 0;
+      h.pos = -1n;
+      throw e;
+    }
+    // fuse_out_header: len, error 0, unique
+    ov.setUint32(0, q, true);
+    ov.setInt32(4, 0, true);
+    ov.setBigUint64(8, unique, true);
+    return options.reuse === true ? out.subarray(0, q) : out.slice(0, q);
   }
 
-  #emptyEntry(ino: bigint, type: number): FuseEntryOut {
-    const attr = this.attr(ZERO_STAT);
-    attr.ino = ino;
-    attr.mode = (type & 0xf) << 12;
-    return {
-      nodeid: 0n,
-      generation: 0n,
-      entry_valid: 0n,
-      attr_valid: 0n,
-      entry_valid_nsec: 0,
-      attr_valid_nsec: 0,
-      attr,
-    };
+  /**
+   * Writes at `o` of the reply the fuse_entry_out of the linux_dirent64
+   * record at `p` of the stream `s`: a counted lookup of the name, or node id
+   * 0 with only the inode number and type for `.`, `..` and a name that is
+   * gone since the host listed it.
+   */
+  #direntplusEntry(parent: Inode, s: DirStream, p: number, namelen: number, o: number): void {
+    const dirents = s.buf;
+    const v = this.#dirReplyView;
+    const dots = dirents[p + 19] === DOT &&
+      (namelen === 1 || (namelen === 2 && dirents[p + 20] === DOT));
+    if (!dots && this.#lookupDirent(parent, s, p, namelen, o)) return;
+    // node id 0 (the kernel makes no dentry of it), zero timeouts, an attr
+    // with nothing but the inode number and the type bits
+    this.#dirReply.fill(0, o, o + ENTRY_OUT);
+    v.setUint32(o + 40, s.view.getUint32(p, true), true);
+    v.setUint32(o + 44, s.view.getUint32(p + 4, true), true);
+    v.setUint32(o + 40 + 60, (dirents[p + 18] & 0xf) << 12, true);
+  }
+
+  /**
+   * LOOKUP of the record at `p` for READDIRPLUS: counts it and writes its
+   * fuse_entry_out at `o`; false when the name cannot be looked up (gone).
+   */
+  #lookupDirent(parent: Inode, s: DirStream, p: number, namelen: number, o: number): boolean {
+    const name = s.buf.subarray(p + 19, p + 19 + namelen);
+    const v = this.#dirReplyView;
+    // An object the client already holds needs no new descriptor (open and
+    // close are two thirds of a listing's cost): d_ino says which one it may
+    // be, a stat of the name proves it and gives the attributes.
+    const inoHigh = s.view.getUint32(p + 4, true);
+    if (inoHigh < 0x200000) {
+      const ino = inoHigh * 0x100000000 + s.view.getUint32(p, true);
+      if (this.inodes.byKey(s.keyPrefix + ino) !== undefined) {
+        let st: fs.Stat;
+        try {
+          st = fs.statx(parent.fd, name, STAT_NAME);
+        } catch (e) {
+          if (e instanceof SysError) return false;
+          throw e;
+        }
+        const held = this.inodes.byKey(identity(st));
+        if (held !== undefined) {
+          held.nlookup++;
+          this.#writeEntryOut(v, o, held.nodeid, st);
+          return true;
+        }
+      }
+    }
+    const fd = fs.tryOpenat(parent.fd, name, LOOKUP_OPEN);
+    if (fd < 0) return false;
+    let st: fs.Stat;
+    try {
+      st = fs.fstat(fd);
+    } catch (e) {
+      fs.close(fd);
+      if (e instanceof SysError) return false;
+      throw e;
+    }
+    this.#writeEntryOut(v, o, this.inodes.intern(fd, st).nodeid, st);
+    return true;
+  }
+
+  /**
+   * fuse_entry_out (128 bytes: nodeid, generation, entry_valid, attr_valid,
+   * their nanoseconds, then a 7.9+ fuse_attr) with the values
+   * {@linkcode Passthrough.attr} and the LOOKUP reply give, without building them.
+   */
+  #writeEntryOut(v: DataView, o: number, nodeid: number, st: fs.Stat): void {
+    setU64(v, o, nodeid);
+    v.setBigUint64(o + 8, 0n, true);
+    v.setBigUint64(o + 16, this.#entryValid, true);
+    v.setBigUint64(o + 24, this.#attrValid, true);
+    v.setUint32(o + 32, this.#entryValidNsec, true);
+    v.setUint32(o + 36, this.#attrValidNsec, true);
+    // fuse_attr (include/uapi/linux/fuse.h), as codecs/fuse writeAttr lays it out
+    const a = o + 40;
+    v.setBigUint64(a, st.ino, true);
+    v.setBigUint64(a + 8, st.size, true);
+    v.setBigUint64(a + 16, st.blocks, true);
+    setU64(v, a + 24, st.atimeSec);
+    setU64(v, a + 32, st.mtimeSec);
+    setU64(v, a + 40, st.ctimeSec);
+    v.setUint32(a + 48, st.atimeNsec, true);
+    v.setUint32(a + 52, st.mtimeNsec, true);
+    v.setUint32(a + 56, st.ctimeNsec, true);
+    v.setUint32(a + 60, st.mode, true);
+    v.setUint32(a + 64, st.nlink, true);
+    v.setUint32(a + 68, st.uid, true);
+    v.setUint32(a + 72, st.gid, true);
+    v.setUint32(a + 76, st.rdev >>> 0, true);
+    v.setUint32(a + 80, st.blksize, true);
+    v.setUint32(a + 84, 0, true);
+  }
+
+  /**
+   * READDIR as a body: {@linkcode Passthrough.readdirReply} decoded, for
+   * callers that want entries.
+   */
+  readdir(b: ReadIn): DirentList {
+    const r = this.readdirReply(b, 0n);
+    return new DirentList(new DataView(r.buffer), r, OUT_HEADER, r.length);
+  }
+
+  /**
+   * READDIRPLUS as a body: {@linkcode Passthrough.readdirReply} decoded,
+   * counting lookups as it does.
+   */
+  readdirplus(b: ReadIn): DirentplusList {
+    const r = this.readdirReply(b, 0n, { plus: true });
+    return new DirentplusList(new DataView(r.buffer), r, OUT_HEADER, r.length);
   }
 
   // ------------------------------------------------------------ locks
@@ -1100,30 +1270,6 @@ export class Passthrough {
     return { attr_valid: this.#attrValid, attr_valid_nsec: this.#attrValidNsec, flags: 0, stat };
   }
 }
-
-const ZERO_STAT: fs.Stat = {
-  dev: 0n,
-  ino: 0n,
-  mode: 0,
-  nlink: 0,
-  uid: 0,
-  gid: 0,
-  rdev: 0,
-  size: 0n,
-  blksize: 0,
-  blocks: 0n,
-  atimeSec: 0,
-  atimeNsec: 0,
-  mtimeSec: 0,
-  mtimeNsec: 0,
-  ctimeSec: 0,
-  ctimeNsec: 0,
-  btimeSec: 0,
-  btimeNsec: 0,
-  mask: 0,
-  attributes: 0n,
-  mntId: 0n,
-};
 
 function sameGroups(a: ArrayLike<number> | undefined, b: readonly number[]): boolean {
   if (a === undefined) return b.length === 0;

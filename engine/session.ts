@@ -77,7 +77,10 @@ export class PassthroughServer implements FuseServer {
   readonly #observer: SessionObserver | undefined;
   readonly #log: (message: string) => void;
   #closed = false;
-  /** See {@linkcode FuseServer.repliesConsumedAtOnce}; READ replies are then reused (without an observer). */
+  /**
+   * See {@linkcode FuseServer.repliesConsumedAtOnce}; READ and READDIR
+   * replies are then reused (without an observer).
+   */
   repliesConsumedAtOnce = false;
   readonly #bareReply = new Uint8Array(BARE_REPLY_SIZE);
   readonly #bareView = new DataView(this.#bareReply.buffer);
@@ -348,9 +351,12 @@ export class PassthroughServer implements FuseServer {
       case "OPENDIR":
         return this.#reply(req, h.opendir(nodeid));
       case "READDIR":
-        return this.#reply(req, h.readdir(req.body));
       case "READDIRPLUS":
-        return this.#reply(req, h.readdirplus(req.body));
+        // written straight from the host's records; reused on the same terms as #bare
+        return h.readdirReply(req.body, req.header.unique, {
+          plus: req.op === "READDIRPLUS",
+          reuse: this.repliesConsumedAtOnce && this.#observer === undefined,
+        });
       case "GETLK":
         return this.#reply(req, h.getlk(nodeid, req.body));
       case "SETLK":

@@ -1016,13 +1016,24 @@ export function flock(fd: number, operation: number): void {
 
 // ---------------------------------------------------------------- directories
 
+const SYS_GETDENTS64 = BigInt(SYS_getdents64);
+// the last buffer length, as the BigInt the call takes
+let getdentsLength = 0;
+let getdentsCount = 0n;
+
 /**
  * `getdents64(2)`: fills `buf` with `linux_dirent64` records (d_ino u64,
  * d_off s64, d_reclen u16, d_type u8, name NUL-terminated); returns the bytes
  * filled, 0 at the end.
  */
 export function getdents64(fd: number, buf: Uint8Array): number {
-  return checkSys("getdents64", lib.sys_getdents64(w(SYS_getdents64), fd, buf, w(buf.length)));
+  // BigInt arguments: a number in a 64-bit parameter deoptimizes an optimized
+  // caller ("not a BigInt" in V8's fast call), over and over in a loop
+  if (buf.length !== getdentsLength) {
+    getdentsLength = buf.length;
+    getdentsCount = BigInt(buf.length);
+  }
+  return checkSys("getdents64", lib.sys_getdents64(SYS_GETDENTS64, fd, buf, getdentsCount));
 }
 
 /** One `linux_dirent64` record as read by {@linkcode readDirents}. */
