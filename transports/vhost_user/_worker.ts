@@ -732,6 +732,14 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       rec(); // the file exists (with its section header) from the start
     }
     server = await buildServer();
+    if (spec.factory === "createPassthrough") {
+      // the engine's paths compiled before the first guest request (engine/warmup.ts)
+      try {
+        (await import("../../engine/warmup.ts")).warmUp();
+      } catch (e) {
+        log(`engine warm-up skipped: ${(e as Error).message}`);
+      }
+    }
   } catch (e) {
     post({ type: "failed", message: (e as Error).message });
     return;

@@ -1,0 +1,18 @@
+import assert from "node:assert/strict";
+import { warmUp } from "./warmup.ts";
+
+Deno.test("warm-up answers its requests through real sessions and leaves nothing behind", () => {
+  const tmp = Deno.makeTempDirSync({ prefix: "ringside-warmup-test-" });
+  const before = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", tmp);
+  try {
+    const r = warmUp(20);
+    // every reply is checked inside (an error throws); per round at least 11 requests, two cache modes
+    assert.ok(r.requests >= 2 * 20 * 11, `${r.requests} requests`);
+    assert.deepEqual([...Deno.readDirSync(tmp)], [], "its directories are removed");
+  } finally {
+    if (before === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", before);
+    Deno.removeSync(tmp, { recursive: true });
+  }
+});
