@@ -124,6 +124,23 @@ export class TestClient {
     return r.body!.nodeid;
   }
 
+  /** CREATE of a regular file (read-write, 0644, plus `flags`) that must succeed. */
+  async create(
+    parent: bigint,
+    name: string,
+    flags = 0,
+  ): Promise<{ nodeid: bigint; fh: bigint }> {
+    const r = await this.call("CREATE", parent, {
+      flags: 2 | 0o100 | flags, // O_RDWR | O_CREAT
+      mode: 0o100644,
+      umask: 0,
+      open_flags: 0,
+      name,
+    });
+    assert.equal(r.error, 0, `CREATE ${name}`);
+    return { nodeid: r.body!.entry.nodeid, fh: r.body!.open.fh };
+  }
+
   /** OPEN that must succeed; returns the handle. */
   async open(nodeid: bigint, flags: number): Promise<bigint> {
     const r = await this.call("OPEN", nodeid, { flags, open_flags: 0 });

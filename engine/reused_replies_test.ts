@@ -10,19 +10,10 @@ import { FUSE_ROOT_ID } from "../codecs/fuse/mod.ts";
 import { O_DIRECT } from "../sys/fs.ts";
 import { E, type TestClient, withServer } from "./_test_client.ts";
 
-const O_RDWR = 2, O_CREAT = 0o100, S_IFREG = 0o100000;
+const O_RDWR = 2;
 
 async function fileWith(c: TestClient, name: string, data: Uint8Array, flags: number) {
-  const r = await c.call("CREATE", FUSE_ROOT_ID, {
-    flags: O_RDWR | O_CREAT | flags,
-    mode: S_IFREG | 0o644,
-    umask: 0,
-    open_flags: 0,
-    name,
-  });
-  assert.equal(r.error, 0);
-  const { nodeid } = r.body!.entry;
-  const { fh } = r.body!.open;
+  const { nodeid, fh } = await c.create(FUSE_ROOT_ID, name, flags);
   const w = await c.call("WRITE", nodeid, {
     fh,
     offset: 0n,

@@ -10,18 +10,8 @@ import { IoVecList, O_APPEND, O_DIRECT } from "../sys/fs.ts";
 import { E, type TestClient, withServer } from "./_test_client.ts";
 import type { PassthroughServer } from "./session.ts";
 
-const O_RDWR = 2, O_CREAT = 0o100, S_IFREG = 0o100000;
-
-async function create(c: TestClient, name: string, flags = 0) {
-  const r = await c.call("CREATE", FUSE_ROOT_ID, {
-    flags: O_RDWR | O_CREAT | flags,
-    mode: S_IFREG | 0o644,
-    umask: 0,
-    open_flags: 0,
-    name,
-  });
-  assert.equal(r.error, 0);
-  return { nodeid: r.body!.entry.nodeid, fh: r.body!.open.fh };
+function create(c: TestClient, name: string, flags = 0) {
+  return c.create(FUSE_ROOT_ID, name, flags);
 }
 
 /** The first 80 bytes of a READ or WRITE request as `handleVectored` takes them. */
