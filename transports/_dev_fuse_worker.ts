@@ -159,6 +159,15 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           close: (id) => fuseBackingClose(dev, id),
         };
       }
+      const factory = (msg.spec as ServerSpec).factory;
+      if (factory === "createPassthrough" || factory === "createRecordingServer") {
+        // the engine's paths compiled before the kernel's first request (engine/warmup.ts)
+        try {
+          (await import("../engine/warmup.ts")).warmUp();
+        } catch {
+          // a temporary directory could not be made: served cold
+        }
+      }
       started = { fd: msg.fd, bufferSize: msg.bufferSize };
       post({ type: "ready" });
     } catch (e) {
