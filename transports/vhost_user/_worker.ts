@@ -120,13 +120,27 @@ function recordControl(messages: RecordedControlMessage[]): void {
   }
 }
 
-function chainSummary(chain: DescChain): RecordedChain {
-  return {
-    head: chain.id,
-    descriptors: chain.descCount,
-    readableBytes: chain.readableLength,
-    writableBytes: chain.writableLength,
-  };
+/**
+ * The record metadata of a chain, in one object reused for every record (the
+ * recorder copies it into the block at once): a few objects fewer per request.
+ */
+const recordMeta = {
+  queue: 0,
+  chain: { head: 0, descriptors: 0, readableBytes: 0, writableBytes: 0 } as RecordedChain,
+  flags: 0,
+  usedLength: undefined as number | undefined,
+};
+
+function chainMeta(slot: Slot, dev: DeviceQueue, chain: DescChain, usedLength?: number) {
+  const m = recordMeta;
+  m.queue = slot.cfg.index;
+  m.chain.head = chain.id;
+  m.chain.descriptors = chain.descCount;
+  m.chain.readableBytes = chain.readableLength;
+  m.chain.writableBytes = chain.writableLength;
+  m.flags = chainFlags(dev, chain);
+  m.usedLength = usedLength;
+  return m;
 }
 
 function chainFlags(dev: DeviceQueue, chain: DescChain): number {
@@ -274,18 +288,13 @@ function finish(
   const used = sent === null ? 0 : chain.write(sent);
   if (recording !== undefined) {
     const ch = queueChannel(slot);
-    const meta = {
-      queue: slot.cfg.index,
-      chain: chainSummary(chain),
-      flags: chainFlags(dev, chain),
-    };
     // the driver is told first: recording stays off the request's critical path
     // (`sent` is a reply buffer the server reuses only on its next request)
     dev.push(chain, used);
     signal(slot, dev);
     const r = rec();
-    if (sent !== null) r.fuseReply(ch, sent, meta);
-    r.ringChain(ch, { ...meta, usedLength: used });
+    if (sent !== null) r.fuseReply(ch, sent, chainMeta(slot, dev, chain));
+    r.ringChain(ch, chainMeta(slot, dev, chain, used));
     return;
   }
   dev.push(chain, used);
@@ -412,11 +421,7 @@ function serveChain(slot: Slot, dev: DeviceQueue, chain: DescChain): void {
   if (serveVectored(slot, dev, chain)) return;
   let request = requestBytes(chain);
   if (recording !== undefined) {
-    rec().fuseRequest(queueChannel(slot), request, {
-      queue: slot.cfg.index,
-      chain: chainSummary(chain),
-      flags: chainFlags(dev, chain),
-    });
+    rec().fuseRequest(queueChannel(slot), request, chainMeta(slot, dev, chain));
   }
   let out: Uint8Array | null | Promise<Uint8Array | null>;
   try {
