@@ -647,9 +647,11 @@ function pollRings(): void {
       pollWindowMs = window = Math.min(pollMaxMs, Math.max(pollWindowMs, 4 * (at - idleFrom)));
       pollMisses = 0;
       idleFrom = now = at;
-      continue;
     }
+    // busy or not, the fds are looked at every few rounds: commands from the
+    // main thread and answers that wait for the event loop are not starved
     if (round % FD_CHECK_ROUNDS !== 0) continue;
+    if (pending > 0) break;
     if (pollSet.wait(0) > 0) {
       if (pollSet.ready(0)) break; // a command from the main thread
       // a kick sent before notifications went off: drained here, its request served above
