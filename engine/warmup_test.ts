@@ -5,8 +5,11 @@ Deno.test("warm-up answers its requests through real sessions and leaves nothing
   const tmp = Deno.makeTempDirSync({ prefix: "ringside-warmup-test-" });
   const before = Deno.env.get("TMPDIR");
   Deno.env.set("TMPDIR", tmp);
+  const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
   try {
+    const open = fds();
     const r = warmUp(20);
+    assert.equal(fds(), open, "every descriptor it opened is closed");
     // every reply is checked inside (an error throws); per round at least 11 requests, two cache modes
     assert.ok(r.requests >= 2 * 20 * 11, `${r.requests} requests`);
     assert.deepEqual([...Deno.readDirSync(tmp)], [], "its directories are removed");
