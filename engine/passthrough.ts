@@ -30,6 +30,7 @@ import type {
   XattrOut,
 } from "../codecs/fuse/types.ts";
 import {
+  type DirStream,
   Errno,
   fail,
   type Handle,
@@ -99,20 +100,6 @@ export interface ReaddirReplyOptions {
   reuse?: boolean;
 }
 
-/** A directory handle's host listing: the last getdents64 batch, and how far replies took it. */
-interface DirStream {
-  /** linux_dirent64 records as getdents64 wrote them. */
-  readonly buf: Uint8Array;
-  /** A view of `buf`. */
-  readonly view: DataView;
-  /** Bytes of `buf` the last getdents64 filled. */
-  len: number;
-  /** Where the first record not yet returned starts. */
-  at: number;
-  /** The directory's device in inode keys (`dev:`), to find entries the client holds. */
-  readonly keyPrefix: string;
-}
-
 const SLASH = 0x2f;
 const DOT = 0x2e;
 
@@ -165,8 +152,7 @@ export class Passthrough {
   // reused READ replies (see readReply), allocated on first use
   #readReply: Uint8Array | null = null;
   #readReplyView: DataView | null = null;
-  // directory handles' listings, and buffers of released ones to reuse
-  readonly #dirStreams = new WeakMap<Handle, DirStream>();
+  // listing buffers of released directory handles, to reuse
   readonly #spareDirBufs: Uint8Array[] = [];
   // READDIR replies are written here (and copied out unless reused)
   #dirReply = new Uint8Array(OUT_HEADER + 4096);
@@ -788,10 +774,8 @@ export class Passthrough {
       } catch { /* closing releases it anyway */ }
     }
     this.handles.release(b.fh);
-    const dir = this.#dirStreams.get(h);
-    if (dir !== undefined) {
-      this.#dirStreams.delete(h);
-      if (this.#spareDirBufs.length < SPARE_DIR_BUFS) this.#spareDirBufs.push(dir.buf);
+    if (h.dir !== null && this.#spareDirBufs.length < SPARE_DIR_BUFS) {
+      this.#spareDirBufs.push(h.dir.buf);
     }
     const backing = h.inode.backing;
     if (h.backing === true && backing) {
@@ -881,8 +865,8 @@ export class Passthrough {
 
   /** The handle's host listing, made on its first READDIR (with a released one's buffer). */
   #dirStream(h: Handle): DirStream {
-    let s = this.#dirStreams.get(h);
-    if (s === undefined) {
+    let s = h.dir;
+    if (s === null) {
       const buf = this.#spareDirBufs.pop() ?? new Uint8Array(DIR_STREAM_SIZE);
       const key = h.inode.key;
       s = {
@@ -892,7 +876,7 @@ export class Passthrough {
         at: 0,
         keyPrefix: key.slice(0, key.indexOf(":") + 1),
       };
-      this.#dirStreams.set(h, s);
+      h.dir = s;
     }
     return s;
   }

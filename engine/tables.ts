@@ -188,24 +188,26 @@ export interface Handle {
   readonly inode: Inode;
   /** Open flags as used on the host. */
   readonly flags: number;
-  /** Directory streams: entries read from the host but not yet returned. */
-  pending: DirEntry[] | null;
+  /** Directory streams: the host listing being returned (made on the first READDIR). */
+  dir: DirStream | null;
   /** Directory streams: the cookie of the position after the last returned entry. */
   pos: bigint;
   /** Whether this open file uses its inode's passthrough backing id. */
   backing?: boolean;
 }
 
-/** A directory entry buffered between READDIR requests. */
-export interface DirEntry {
-  /** Inode number. */
-  ino: bigint;
-  /** Cookie of the position after this entry. */
-  off: bigint;
-  /** `DT_*` type. */
-  type: number;
-  /** Name, its bytes as the host gave them. */
-  name: Uint8Array;
+/** A directory handle's host listing: the last getdents64 batch, and how far replies took it. */
+export interface DirStream {
+  /** linux_dirent64 records as getdents64 wrote them. */
+  readonly buf: Uint8Array;
+  /** A view of `buf`. */
+  readonly view: DataView;
+  /** Bytes of `buf` the last getdents64 filled. */
+  len: number;
+  /** Where the first record not yet returned starts. */
+  at: number;
+  /** The directory's device in inode keys (`dev:`), to find entries the client holds. */
+  readonly keyPrefix: string;
 }
 
 /** `fh` → {@linkcode Handle}; handles from other sessions or generations do not resolve. */
@@ -227,7 +229,7 @@ export class HandleTable {
   /** Registers an open descriptor; returns its handle id. */
   add(fd: number, inode: Inode, flags: number): number {
     const id = this.#base + ++this.#next;
-    this.#byId.set(id, { fd, inode, flags, pending: null, pos: 0n });
+    this.#byId.set(id, { fd, inode, flags, dir: null, pos: 0n });
     return id;
   }
 
