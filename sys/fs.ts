@@ -300,8 +300,6 @@ function cpath(p: PathLike, scratch: Uint8Array): Uint8Array {
   return scratch;
 }
 
-// Deno's FFI accepts a number for a 64-bit parameter (the declared type says
-// bigint); passing numbers avoids a BigInt allocation per call on hot paths.
 /**
  * A 64-bit FFI argument as a BigInt: V8's fast call path takes only BigInts
  * for 64-bit parameters, and a number falls back to the slow path (pread of
@@ -1022,9 +1020,6 @@ export function flock(fd: number, operation: number): void {
 // ---------------------------------------------------------------- directories
 
 const SYS_GETDENTS64 = BigInt(SYS_getdents64);
-// the last buffer length, as the BigInt the call takes
-let getdentsLength = 0;
-let getdentsCount = 0n;
 
 /**
  * `getdents64(2)`: fills `buf` with `linux_dirent64` records (d_ino u64,
@@ -1032,13 +1027,7 @@ let getdentsCount = 0n;
  * filled, 0 at the end.
  */
 export function getdents64(fd: number, buf: Uint8Array): number {
-  // BigInt arguments: a number in a 64-bit parameter deoptimizes an optimized
-  // caller ("not a BigInt" in V8's fast call), over and over in a loop
-  if (buf.length !== getdentsLength) {
-    getdentsLength = buf.length;
-    getdentsCount = BigInt(buf.length);
-  }
-  return checkSys("getdents64", lib.sys_getdents64(SYS_GETDENTS64, fd, buf, getdentsCount));
+  return checkSys("getdents64", lib.sys_getdents64(SYS_GETDENTS64, fd, buf, w(buf.length)));
 }
 
 /** One `linux_dirent64` record as read by {@linkcode readDirents}. */
