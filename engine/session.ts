@@ -19,6 +19,7 @@ import {
   type FuseRequest,
   InitFlag,
   initFlagsWord,
+  Opcode,
   splitInitFlags,
 } from "../codecs/fuse/mod.ts";
 import { CodecError } from "../codecs/errors.ts";
@@ -38,8 +39,6 @@ const BARE_REPLY_SIZE = 16; // fuse_out_header
 const WRITE_REPLY_SIZE = 24; // fuse_out_header + fuse_write_out
 /** fuse_in_header plus fuse_read_in or fuse_write_in (40 bytes each from 7.9). */
 const VECTORED_HEAD = 80;
-const OP_READ = 15;
-const OP_WRITE = 16;
 
 /** Something that watches every exchange (the recorder, statistics). */
 export type SessionObserver = (request: Uint8Array, reply: Uint8Array | null) => void;
@@ -191,36 +190,42 @@ export class PassthroughServer implements FuseServer {
     ) return null;
     const v = new DataView(head.buffer, head.byteOffset, VECTORED_HEAD);
     const opcode = v.getUint32(4, true);
-    if ((opcode !== OP_READ && opcode !== OP_WRITE) || v.getUint16(36, true) !== 0) return null;
+    if ((opcode !== Opcode.READ && opcode !== Opcode.WRITE) || v.getUint16(36, true) !== 0) {
+      return null;
+    }
     const len = v.getUint32(0, true);
     const unique = v.getBigUint64(8, true);
     const fh = v.getBigUint64(40, true);
     const offset = v.getBigUint64(48, true);
     const size = v.getUint32(56, true);
     try {
-      if (opcode === OP_READ) {
+      if (opcode === Opcode.READ) {
         if (len !== VECTORED_HEAD || iov.length > size) return null;
         const n = this.handler.readv(fh, offset, iov);
         if (n === null) return null;
-        const b = this.#bareView;
-        b.setUint32(0, BARE_REPLY_SIZE + n, true);
-        b.setInt32(4, 0, true);
-        b.setBigUint64(8, unique, true);
-        return this.#bareReply;
+        // a bare success header whose len counts the data already in place
+        const header = this.#bare(unique, 0);
+        this.#bareView.setUint32(0, BARE_REPLY_SIZE + n, true);
+        return header;
       }
       if (len !== VECTORED_HEAD + size || iov.length !== size) return null;
       const n = this.handler.writev(fh, offset, v.getUint32(60, true), iov);
-      if (n === null) return null;
-      const w = this.#writeView;
-      w.setUint32(0, WRITE_REPLY_SIZE, true);
-      w.setInt32(4, 0, true);
-      w.setBigUint64(8, unique, true);
-      w.setUint32(16, n, true);
-      return this.#writeReply;
+      return n === null ? null : this.#writeOut(unique, n);
     } catch (e) {
       if (e instanceof SysError) return this.#bare(unique, e.errno);
       throw e;
     }
+  }
+
+  /** A WRITE reply of `size` bytes written, in the reused buffer. */
+  #writeOut(unique: bigint, size: number): Uint8Array {
+    // fuse_out_header, then fuse_write_out (size, padding)
+    const v = this.#writeView;
+    v.setUint32(0, WRITE_REPLY_SIZE, true);
+    v.setInt32(4, 0, true);
+    v.setBigUint64(8, unique, true);
+    v.setUint32(16, size, true);
+    return this.#writeReply;
   }
 
   #reply(req: FuseRequest, body: unknown): Uint8Array {
@@ -315,13 +320,7 @@ export class PassthroughServer implements FuseServer {
       case "WRITE": {
         const out = h.write(req.body);
         if (this.repliesConsumedAtOnce && this.#observer === undefined) {
-          // fuse_out_header, then fuse_write_out (size, padding)
-          const v = this.#writeView;
-          v.setUint32(0, WRITE_REPLY_SIZE, true);
-          v.setInt32(4, 0, true);
-          v.setBigUint64(8, req.header.unique, true);
-          v.setUint32(16, out.size, true);
-          return this.#writeReply;
+          return this.#writeOut(req.header.unique, out.size);
         }
         return this.#reply(req, out);
       }
