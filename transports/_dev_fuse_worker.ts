@@ -15,7 +15,7 @@
 import { pollReadable, readMessageSync, writeMessageSync } from "../sys/fuse_dev.ts";
 import { alignedBytes, fuseBackingClose, fuseBackingOpen } from "../sys/fs.ts";
 import { bareReply, FUSE_IN_HEADER_SIZE, requestOpcode, requestUnique } from "./framing.ts";
-import { closeServer, instantiateServer, type ServerSpec } from "./server_spec.ts";
+import { closeServer, instantiateServer, type ServerSpec, warmUpEngine } from "./server_spec.ts";
 import type { FuseServer } from "../engine/types.ts";
 import type { FromWorker, ToWorker } from "./_dev_fuse_protocol.ts";
 
@@ -159,15 +159,8 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           close: (id) => fuseBackingClose(dev, id),
         };
       }
-      const factory = (msg.spec as ServerSpec).factory;
-      if (factory === "createPassthrough" || factory === "createRecordingServer") {
-        // the engine's paths compiled before the kernel's first request (engine/warmup.ts)
-        try {
-          (await import("../engine/warmup.ts")).warmUp();
-        } catch {
-          // a temporary directory could not be made: served cold
-        }
-      }
+      // the engine's paths compiled before the kernel's first request (served cold if it fails)
+      await warmUpEngine(msg.spec as ServerSpec);
       started = { fd: msg.fd, bufferSize: msg.bufferSize };
       post({ type: "ready" });
     } catch (e) {

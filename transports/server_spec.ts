@@ -61,6 +61,24 @@ export async function instantiateServer(spec: ServerSpec): Promise<FuseServer> {
   return server as FuseServer;
 }
 
+/** Factories whose servers run the engine's passthrough code. */
+const ENGINE_FACTORIES = new Set(["createPassthrough", "createRecordingServer"]);
+
+/**
+ * For a spec whose server is the engine's, runs engine/warmup.ts so that a
+ * transport's first requests meet compiled code; returns why it was skipped
+ * when it could not run (no temporary directory), undefined otherwise.
+ */
+export async function warmUpEngine(spec: ServerSpec): Promise<string | undefined> {
+  if (!ENGINE_FACTORIES.has(spec.factory)) return undefined;
+  try {
+    (await import("../engine/warmup.ts")).warmUp();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 /** Calls the server's `close()` when it has one (end of a session). */
 export async function closeServer(server: FuseServer): Promise<void> {
   const c = server as FuseServer & Closable;

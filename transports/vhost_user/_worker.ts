@@ -22,9 +22,11 @@ import {
   GuestMemory,
 } from "../../virtqueue/mod.ts";
 import { eventfdRead, eventfdWrite } from "../../sys/eventfd.ts";
+import { Opcode } from "../../codecs/fuse/constants.ts";
 import { PollSet } from "../../sys/poll.ts";
 import { IoVecList } from "../../sys/fs.ts";
 import type { FuseServer } from "../../engine/types.ts";
+import { instantiateServer, warmUpEngine } from "../server_spec.ts";
 import type {
   DeviceRecorder,
   FromWorker,
@@ -184,20 +186,11 @@ function log(line: string): void {
 }
 
 async function buildServer(): Promise<FuseServer> {
-  const s = spec!;
-  const mod = await import(s.module) as Record<string, unknown>;
-  const factory = mod[s.factory];
-  if (typeof factory !== "function") {
-    throw new Error(`server factory ${s.factory} is not exported by ${s.module}`);
-  }
-  const made = await factory(...s.args);
-  if (made === null || typeof made !== "object" || typeof made.handle !== "function") {
-    throw new Error(`server factory ${s.factory} did not return a FuseServer`);
-  }
+  const made = await instantiateServer(spec!);
   // every synchronous reply is copied into the guest's descriptors before the
   // next request is handled, so the engine may reuse its reply buffers
-  (made as FuseServer).repliesConsumedAtOnce = true;
-  return made as FuseServer;
+  made.repliesConsumedAtOnce = true;
+  return made;
 }
 
 async function closeCurrentServer(): Promise<void> {
@@ -333,8 +326,7 @@ function requestBytes(chain: DescChain): Uint8Array {
 const vecIov = new IoVecList();
 /** fuse_in_header and fuse_read_in / fuse_write_in of the request {@linkcode serveVectored} serves. */
 const vecHead = new Uint8Array(80);
-const OP_READ = 15;
-const OP_WRITE = 16;
+const vecHeadView = new DataView(vecHead.buffer);
 /** This process's address of each guest memory region's bytes (a view's first byte). */
 const regionAddress = new WeakMap<Uint8Array, number>();
 
@@ -384,15 +376,12 @@ function listSegments(
 function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): boolean {
   const s = server!;
   if (s.handleVectored === undefined || recording !== undefined) return false;
-  if (chain.rLen.length === 0 || chain.rLen[0] < 8 || chain.readableLength < vecHead.length) {
-    return false;
-  }
-  const first = chain.rBytes[0];
-  const at = chain.rOff[0] + 4;
-  const opcode = first[at] | (first[at + 1] << 8) | (first[at + 2] << 16) | (first[at + 3] << 24);
-  if (opcode !== OP_READ && opcode !== OP_WRITE) return false;
+  if (chain.readableLength < vecHead.length) return false;
   chain.readInto(vecHead);
-  if (opcode === OP_WRITE) {
+  // fuse_in_header.opcode
+  const opcode = vecHeadView.getUint32(4, true);
+  if (opcode !== Opcode.READ && opcode !== Opcode.WRITE) return false;
+  if (opcode === Opcode.WRITE) {
     const size = chain.readableLength - vecHead.length;
     if (!listSegments(chain.rBytes, chain.rOff, chain.rLen, vecHead.length, size)) return false;
     const reply = s.handleVectored(vecHead, vecIov);
@@ -401,19 +390,18 @@ function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): boolean 
     dev.push(chain, sent === null ? 0 : chain.write(sent));
     return true;
   }
-  // READ: the data lands after the 16-byte fuse_out_header, at most the asked size
-  const size = vecHead[56] | (vecHead[57] << 8) | (vecHead[58] << 16) | (vecHead[59] << 24);
+  // READ: the data lands after the 16-byte fuse_out_header, at most fuse_read_in.size
   const room = chain.writableLength - FUSE_OUT_HEADER_SIZE;
   if (room < 0) return false;
-  const want = Math.min(size >>> 0, room);
+  const want = Math.min(vecHeadView.getUint32(56, true), room);
   if (!listSegments(chain.wBytes, chain.wOff, chain.wLen, FUSE_OUT_HEADER_SIZE, want)) {
     return false;
   }
   const header = s.handleVectored(vecHead, vecIov);
   if (header === null) return false;
-  chain.write(header.subarray(0, FUSE_OUT_HEADER_SIZE));
+  chain.write(header);
   // the header's len counts the data read in place
-  dev.push(chain, header[0] | (header[1] << 8) | (header[2] << 16) | (header[3] << 24));
+  dev.push(chain, new DataView(header.buffer, header.byteOffset).getUint32(0, true));
   return true;
 }
 
@@ -463,6 +451,11 @@ function processQueue(slot: Slot): void {
     fence();
     if (!dev.hasAvailable()) break;
   }
+  endBurst(slot, dev);
+}
+
+/** After a burst of chains: the call the driver asked for, and a ring fault reported. */
+function endBurst(slot: Slot, dev: DeviceQueue): void {
   signal(slot, dev);
   if (dev.needsReset !== undefined) reportNeedsReset(slot, dev.needsReset.message);
 }
@@ -623,8 +616,7 @@ function serveRings(): boolean {
     if (dev === null || !dev.hasAvailable()) continue;
     any = true;
     for (let c = dev.pop(); c !== null; c = dev.pop()) serveChain(slot, dev, c);
-    signal(slot, dev);
-    if (dev.needsReset !== undefined) reportNeedsReset(slot, dev.needsReset.message);
+    endBurst(slot, dev);
   }
   return any;
 }
@@ -739,14 +731,9 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       rec(); // the file exists (with its section header) from the start
     }
     server = await buildServer();
-    if (spec.factory === "createPassthrough") {
-      // the engine's paths compiled before the first guest request (engine/warmup.ts)
-      try {
-        (await import("../../engine/warmup.ts")).warmUp();
-      } catch (e) {
-        log(`engine warm-up skipped: ${(e as Error).message}`);
-      }
-    }
+    // the engine's paths compiled before the first guest request
+    const skipped = await warmUpEngine(spec);
+    if (skipped !== undefined) log(`engine warm-up skipped: ${skipped}`);
   } catch (e) {
     post({ type: "failed", message: (e as Error).message });
     return;
