@@ -45,6 +45,7 @@ import {
 } from "../codecs/pcapng/mod.ts";
 import type { FuseServer } from "./types.ts";
 import type { openLibc as openLibcFn } from "../sys/libc.ts";
+import { DIRECT_IO_STOP, RING } from "./_recorder_ring.ts";
 
 /** Options of a {@linkcode Recorder}: all structured-cloneable. */
 export interface RecorderOptions {
@@ -70,54 +71,8 @@ export interface RecorderOptions {
    * With the writer thread: write the file with O_DIRECT where its file
    * system allows it, so a fast capture fills no page cache (default false;
    * where O_DIRECT is refused the writer falls back to ordinary writes).
-   * `auto`: on a memory-backed file system (tmpfs, ramfs), where O_DIRECT
-   * saves nothing, write synchronously from the recording thread without a
-   * writer thread; elsewhere use the writer thread with O_DIRECT.
    */
-  directIo?: boolean | "auto";
-}
-
-/** File systems whose files live in memory: O_DIRECT there still copies into the page cache. */
-const MEMORY_FILE_SYSTEMS = new Set(["tmpfs", "ramfs", "devtmpfs"]);
-
-/**
- * True when `path` (or the directory it would be created in) lies on a
- * memory-backed file system, per /proc/self/mountinfo (false when that
- * cannot be read).
- */
-export function onMemoryFileSystem(path: string): boolean {
-  let dir = path;
-  try {
-    dir = Deno.realPathSync(path);
-  } catch {
-    try {
-      const slash = path.lastIndexOf("/");
-      dir = Deno.realPathSync(slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".");
-    } catch {
-      return false;
-    }
-  }
-  let info: string;
-  try {
-    info = Deno.readTextFileSync("/proc/self/mountinfo");
-  } catch {
-    return false;
-  }
-  let best = "";
-  let type = "";
-  for (const line of info.split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const mountPoint = line.slice(0, sep).split(" ")[4]?.replace(/\\040/g, " ");
-    if (mountPoint === undefined) continue;
-    const under = mountPoint === "/" || dir === mountPoint || dir.startsWith(`${mountPoint}/`);
-    // the longest mount point holding the path; a later line of the same length was mounted over it
-    if (under && mountPoint.length >= best.length) {
-      best = mountPoint;
-      type = line.slice(sep + 3).split(" ")[0];
-    }
-  }
-  return MEMORY_FILE_SYSTEMS.has(type);
+  directIo?: boolean;
 }
 
 /** How a capture names the snapshot of the directory it starts from. */
@@ -205,16 +160,12 @@ function ffiGranted(): boolean {
   }
 }
 
-const loading: Promise<unknown>[] = [];
-if (ffiGranted()) {
-  loading.push(
-    import("../sys/libc.ts").then((m) => {
-      const clock = monotonicClock(m.openLibc);
-      if (clock !== undefined) clockMs = clock;
-    }).catch(() => {}),
-  );
-}
-const loaded = Promise.all(loading).then(() => {});
+const loaded: Promise<void> = ffiGranted()
+  ? import("../sys/libc.ts").then((m) => {
+    const clock = monotonicClock(m.openLibc);
+    if (clock !== undefined) clockMs = clock;
+  }).catch(() => {})
+  : Promise.resolve();
 
 /**
  * Resolves once the FFI clock (a third of `performance.now()`'s cost) has
@@ -369,14 +320,6 @@ export class Recorder {
    * records to it with synchronous whole-block writes.
    */
   static open(path: string | URL, options: RecorderOptions = {}): Recorder {
-    if (options.directIo === "auto") {
-      const inMemory = onMemoryFileSystem(path instanceof URL ? path.pathname : path);
-      options = {
-        ...options,
-        directIo: !inMemory,
-        writerThread: options.writerThread ?? !inMemory,
-      };
-    }
     // appending (both threads may write: the writer, and this one for an outsize block)
     if (!options.append) Deno.openSync(path, { write: true, create: true, truncate: true }).close();
     const file = Deno.openSync(path, { write: true, create: true, append: true });
@@ -397,7 +340,7 @@ export class Recorder {
     const ring = new WriterRing(path instanceof URL ? path.pathname : path, {
       intervalMs: Math.max(5, Math.min(flushMs, 1000) / 2),
       direct: sink,
-      directIo: options.directIo === true,
+      directIo: options.directIo ?? false,
     });
     const r = new Recorder(sink, { ...options, flushMs: Infinity });
     r.#ring = ring;
@@ -682,28 +625,16 @@ export class Recorder {
   }
 }
 
-const RING_CTRL = Object.freeze({
-  SEALED: 0,
-  WRITTEN: 1,
-  CLOSED: 2,
-  DONE: 3,
-  WAKE: 4,
-  FAILED: 5,
-  DIRECT_IO: 6,
-  LENGTHS: 8,
-});
-/** RING_CTRL.DIRECT_IO: asks the writer to stop direct I/O (engine/_recorder_writer.ts's DIRECT_IO_STOP). */
-const DIRECT_IO_STOP = 2;
 const RING_CHUNKS = 8;
 const RING_CHUNK_BYTES = 2 << 20;
 
 /**
  * The producer side of the writer thread (engine/_recorder_writer.ts, whose
- * `RING` indices `RING_CTRL` mirrors): chunks of a SharedArrayBuffer filled
+ * `RING` layout, engine/_recorder_ring.ts): chunks of a SharedArrayBuffer filled
  * here, published block by block, written there.
  */
 class WriterRing {
-  #ctrl = new Int32Array(new SharedArrayBuffer(4 * (RING_CTRL.LENGTHS + RING_CHUNKS)));
+  #ctrl = new Int32Array(new SharedArrayBuffer(4 * (RING.LENGTHS + RING_CHUNKS)));
   #data = new Uint8Array(new SharedArrayBuffer(RING_CHUNKS * RING_CHUNK_BYTES));
   #worker: Worker;
   #sealed = 0;
@@ -732,7 +663,7 @@ class WriterRing {
 
   /** True while the writer writes with O_DIRECT. */
   get directIo(): boolean {
-    return Atomics.load(this.#ctrl, RING_CTRL.DIRECT_IO) === 1;
+    return Atomics.load(this.#ctrl, RING.DIRECT_IO) === 1;
   }
 
   /** The chunk being filled. */
@@ -743,12 +674,12 @@ class WriterRing {
 
   /** The current chunk holds `len` bytes of whole blocks. */
   publish(len: number): void {
-    Atomics.store(this.#ctrl, RING_CTRL.LENGTHS + (this.#sealed % RING_CHUNKS), len);
+    Atomics.store(this.#ctrl, RING.LENGTHS + (this.#sealed % RING_CHUNKS), len);
   }
 
   wake(): void {
-    Atomics.add(this.#ctrl, RING_CTRL.WAKE, 1);
-    Atomics.notify(this.#ctrl, RING_CTRL.WAKE);
+    Atomics.add(this.#ctrl, RING.WAKE, 1);
+    Atomics.notify(this.#ctrl, RING.WAKE);
   }
 
   /**
@@ -760,8 +691,8 @@ class WriterRing {
   seal(len: number): Uint8Array {
     this.publish(len);
     this.#sealed++;
-    Atomics.store(this.#ctrl, RING_CTRL.SEALED, this.#sealed);
-    if (this.#sealed - Atomics.load(this.#ctrl, RING_CTRL.WRITTEN) >= RING_CHUNKS / 2) this.wake();
+    Atomics.store(this.#ctrl, RING.SEALED, this.#sealed);
+    if (this.#sealed - Atomics.load(this.#ctrl, RING.WRITTEN) >= RING_CHUNKS / 2) this.wake();
     this.#waitWritten(this.#sealed - RING_CHUNKS + 1);
     return this.chunk();
   }
@@ -773,15 +704,15 @@ class WriterRing {
 
   /** Writes `bytes` from this thread (the writer is idle: call {@linkcode drain} first). */
   direct(bytes: Uint8Array): void {
-    if (Atomics.load(this.#ctrl, RING_CTRL.DIRECT_IO) !== 0) {
+    if (Atomics.load(this.#ctrl, RING.DIRECT_IO) !== 0) {
       // the writer stages a partial page: it hands over a file of exact length first
-      Atomics.store(this.#ctrl, RING_CTRL.DIRECT_IO, DIRECT_IO_STOP);
+      Atomics.store(this.#ctrl, RING.DIRECT_IO, DIRECT_IO_STOP);
       this.wake();
-      while (Atomics.load(this.#ctrl, RING_CTRL.DIRECT_IO) !== 0) {
-        if (Atomics.load(this.#ctrl, RING_CTRL.DONE) !== 0) {
+      while (Atomics.load(this.#ctrl, RING.DIRECT_IO) !== 0) {
+        if (Atomics.load(this.#ctrl, RING.DONE) !== 0) {
           throw new Error(`Recorder: the writer of ${this.#path} stopped`);
         }
-        Atomics.wait(this.#ctrl, RING_CTRL.DIRECT_IO, DIRECT_IO_STOP, 1000);
+        Atomics.wait(this.#ctrl, RING.DIRECT_IO, DIRECT_IO_STOP, 1000);
       }
     }
     this.#direct(bytes);
@@ -789,26 +720,26 @@ class WriterRing {
 
   #waitWritten(n: number): void {
     for (;;) {
-      const w = Atomics.load(this.#ctrl, RING_CTRL.WRITTEN);
+      const w = Atomics.load(this.#ctrl, RING.WRITTEN);
       if (w >= n) return;
       this.wake();
-      if (Atomics.load(this.#ctrl, RING_CTRL.DONE) !== 0) {
+      if (Atomics.load(this.#ctrl, RING.DONE) !== 0) {
         throw new Error(`Recorder: the writer of ${this.#path} stopped`);
       }
-      Atomics.wait(this.#ctrl, RING_CTRL.WRITTEN, w, 1000);
+      Atomics.wait(this.#ctrl, RING.WRITTEN, w, 1000);
     }
   }
 
   /** Lets the writer write everything, then stops it. */
   close(): void {
-    Atomics.store(this.#ctrl, RING_CTRL.CLOSED, 1);
+    Atomics.store(this.#ctrl, RING.CLOSED, 1);
     this.wake();
     const deadline = performance.now() + 30_000;
-    while (Atomics.load(this.#ctrl, RING_CTRL.DONE) === 0 && performance.now() < deadline) {
-      Atomics.wait(this.#ctrl, RING_CTRL.DONE, 0, 1000);
+    while (Atomics.load(this.#ctrl, RING.DONE) === 0 && performance.now() < deadline) {
+      Atomics.wait(this.#ctrl, RING.DONE, 0, 1000);
     }
     this.#worker.terminate();
-    if (Atomics.load(this.#ctrl, RING_CTRL.DONE) === 0) {
+    if (Atomics.load(this.#ctrl, RING.DONE) === 0) {
       throw new Error(`Recorder: the writer of ${this.#path} did not finish within 30 s`);
     }
   }
