@@ -14,8 +14,6 @@ import * as fs from "../sys/fs.ts";
 
 const PAGE = 4096;
 const STAGING_BYTES = 1 << 20;
-/** Largest single O_DIRECT write (a direct write pins its pages for as long as it runs). */
-const DIRECT_WRITE_BYTES = 1 << 20;
 
 /**
  * The O_DIRECT side of the writer: bytes are staged in an aligned buffer
@@ -54,19 +52,13 @@ export class DirectFile {
     }
     try {
       const f = new DirectFile(fd);
-      // one padded write proves the device takes aligned direct writes
-      f.#synced = false;
-      f.sync();
+      // one padded page written (an empty file's too) proves the device takes aligned direct writes
+      f.#writeTail(true);
       return f;
     } catch {
       fs.close(fd);
       return null;
     }
-  }
-
-  /** The true length of the file once everything staged is written. */
-  get length(): number {
-    return this.#start + this.#len;
   }
 
   /** Stages `bytes`, writing every page they complete. */
@@ -91,8 +83,12 @@ export class DirectFile {
 
   /** Puts the partial last page on disk (padded) and cuts the file back to its true length. */
   sync(): void {
-    if (this.#synced) return;
-    if (this.#len > 0) {
+    if (!this.#synced) this.#writeTail(false);
+  }
+
+  /** Writes the staged partial page padded (also when empty, with `always`), then cuts the file. */
+  #writeTail(always: boolean): void {
+    if (this.#len > 0 || always) {
       this.#staging.fill(0, this.#len, PAGE);
       this.#pwriteAll(this.#staging.subarray(0, PAGE), this.#start);
     }
@@ -102,10 +98,7 @@ export class DirectFile {
 
   #pwriteAll(bytes: Uint8Array, offset: number): void {
     let done = 0;
-    while (done < bytes.length) {
-      const end = Math.min(bytes.length, done + DIRECT_WRITE_BYTES);
-      done += fs.pwrite(this.#fd, bytes.subarray(done, end), offset + done);
-    }
+    while (done < bytes.length) done += fs.pwrite(this.#fd, bytes.subarray(done), offset + done);
   }
 
   /** Syncs and closes. */
