@@ -134,7 +134,6 @@ export class PollSet {
   /** The fds, in the order given. */
   readonly fds: readonly number[];
   readonly #buf: Uint8Array;
-  readonly #view: DataView;
   readonly #count: bigint;
 
   /** Watches every fd of `fds` for `events` ({@linkcode POLLIN} by default). */
@@ -142,10 +141,10 @@ export class PollSet {
     this.fds = [...fds];
     this.#count = BigInt(fds.length);
     this.#buf = new Uint8Array(Math.max(1, fds.length) * 8);
-    this.#view = new DataView(this.#buf.buffer);
+    const v = new DataView(this.#buf.buffer);
     fds.forEach((fd, i) => {
-      this.#view.setInt32(i * 8, fd, true);
-      this.#view.setInt16(i * 8 + 4, events, true);
+      v.setInt32(i * 8, fd, true);
+      v.setInt16(i * 8 + 4, events, true);
     });
   }
 

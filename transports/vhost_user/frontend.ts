@@ -43,7 +43,7 @@ import {
 import { close, connectUnix, recvMsg, sendMsg, setNonblocking } from "../../sys/socket.ts";
 import { ftruncate, type Mapping, memfdCreate, mmap, munmap } from "../../sys/mmap.ts";
 import { eventfd, eventfdRead, eventfdWrite } from "../../sys/eventfd.ts";
-import { poll, pollAsync, POLLIN } from "../../sys/poll.ts";
+import { pollAsync, POLLIN, PollSet } from "../../sys/poll.ts";
 
 /** Where the test front-end pretends guest memory lives in its own address space. */
 export const FRONTEND_USER_BASE = 0x7f3a_0000_0000n;
@@ -126,7 +126,7 @@ export class FrontendQueue {
   readonly call: number;
   /** Ring addresses (guest-physical). */
   readonly rings: { desc: bigint; driver: bigint; device: bigint };
-  readonly #callSet: { fd: number; events: number; revents: number }[];
+  readonly #callSet: PollSet;
   #kicks = 0;
 
   /** Wraps an initialised driver queue and its eventfds. */
@@ -141,7 +141,7 @@ export class FrontendQueue {
     this.kick = fds.kick;
     this.call = fds.call;
     this.rings = rings;
-    this.#callSet = [{ fd: fds.call, events: POLLIN, revents: 0 }];
+    this.#callSet = new PollSet([fds.call]);
   }
 
   /** Kicks sent so far. */
@@ -197,7 +197,7 @@ export class FrontendQueue {
       if (this.driver.enableInterrupts()) continue;
       const left = deadline - performance.now();
       if (left <= 0) return [];
-      if (poll(this.#callSet, Math.ceil(left)) > 0) eventfdRead(this.call);
+      if (this.#callSet.wait(Math.ceil(left)) > 0) eventfdRead(this.call);
     }
   }
 
