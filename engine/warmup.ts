@@ -10,8 +10,12 @@
  *
  * @module
  */
-import { encodeRequest, type FuseRequestInit, type OpName } from "../codecs/fuse/mod.ts";
-import { decodeReply } from "../codecs/fuse/mod.ts";
+import {
+  decodeReply,
+  encodeRequest,
+  type FuseRequestInit,
+  type OpName,
+} from "../codecs/fuse/mod.ts";
 import { IoVecList } from "../sys/fs.ts";
 import { createPassthrough, type PassthroughServerOptions } from "./session.ts";
 

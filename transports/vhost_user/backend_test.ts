@@ -348,25 +348,27 @@ Deno.test("malformed rings: a bad chain is failed, a bad ring index enters needs
 
 const GETATTR_ROOT = { getattr_flags: 0, dummy: 0, fh: 0n };
 
+/** `n` GETATTRs of the root, one at a time, each answered; returns the kicks they took. */
+async function kicksFor(q: FrontendDevice["queues"][number], n: number): Promise<number> {
+  const before = q.kicks;
+  for (let i = 0; i < n; i++) {
+    const r = await fuseCall(q, "GETATTR", 1n, GETATTR_ROOT);
+    assert.equal(r.reply?.header.error, 0);
+  }
+  return q.kicks - before;
+}
+
 Deno.test("adaptive ring polling: requests published while the back-end polls need no kick; after an idle spell they are kicked again", async () => {
   // a window far longer than the front-end's gaps, so that a busy machine stays inside it
   await withBackend(async ({ socket }) => {
     const { fe, dev } = await connectAndInit(socket);
     try {
       const q = dev.queues[1];
-      const before = q.kicks;
-      for (let i = 0; i < 50; i++) {
-        const r = await fuseCall(q, "GETATTR", 1n, GETATTR_ROOT);
-        assert.equal(r.reply?.header.error, 0);
-      }
-      const kicked = q.kicks - before;
+      const kicked = await kicksFor(q, 50);
       assert.ok(kicked < 25, `most requests were found by polling (${kicked} kicks for 50)`);
       // idle past the window: the back-end turns notifications back on and sleeps
       await new Promise((resolve) => setTimeout(resolve, 600));
-      const idleKicks = q.kicks;
-      const r = await fuseCall(q, "GETATTR", 1n, GETATTR_ROOT);
-      assert.equal(r.reply?.header.error, 0, "the request after the idle spell is answered");
-      assert.equal(q.kicks - idleKicks, 1, "and it needed a kick");
+      assert.equal(await kicksFor(q, 1), 1, "the request after the idle spell needed a kick");
     } finally {
       fe.close();
     }
@@ -374,12 +376,11 @@ Deno.test("adaptive ring polling: requests published while the back-end polls ne
   await withBackend(async ({ socket }) => {
     const { fe, dev } = await connectAndInit(socket);
     try {
-      const q = dev.queues[1];
-      const before = q.kicks;
-      for (let i = 0; i < 20; i++) {
-        assert.equal((await fuseCall(q, "GETATTR", 1n, GETATTR_ROOT)).reply?.header.error, 0);
-      }
-      assert.equal(q.kicks - before, 20, "with polling off every request is kicked");
+      assert.equal(
+        await kicksFor(dev.queues[1], 20),
+        20,
+        "with polling off every request is kicked",
+      );
     } finally {
       fe.close();
     }
