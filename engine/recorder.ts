@@ -46,6 +46,7 @@ import {
 import type { FuseServer } from "./types.ts";
 import type { openLibc as openLibcFn } from "../sys/libc.ts";
 import { DIRECT_IO_STOP, RING } from "./_recorder_ring.ts";
+import { AioFile, type AioFileStats } from "./_aio_file.ts";
 
 /** Options of a {@linkcode Recorder}: all structured-cloneable. */
 export interface RecorderOptions {
@@ -68,9 +69,12 @@ export interface RecorderOptions {
    */
   writerThread?: boolean;
   /**
-   * With the writer thread: write the file with O_DIRECT where its file
-   * system allows it, so a fast capture fills no page cache (default false;
-   * where O_DIRECT is refused the writer falls back to ordinary writes).
+   * Write the file with O_DIRECT where its file system allows it, so a fast
+   * capture fills no page cache (default false). With the writer thread, it
+   * writes that way; without it (`writerThread: false`), the recording thread
+   * submits each flush through Linux native AIO and never waits for the disk
+   * (engine/_aio_file.ts). Where O_DIRECT or AIO is refused, and on tmpfs,
+   * the file is written as without this option.
    */
   directIo?: boolean;
 }
@@ -288,6 +292,8 @@ export class Recorder {
   #ring: WriterRing | undefined;
   /** Set while `#buf` is a one-off buffer for a block larger than a ring chunk. */
   #outsize = false;
+  /** The O_DIRECT file written through AIO from this thread (`directIo` without a writer thread). */
+  #aio: AioFile | undefined;
 
   /**
    * Builds a recorder that hands whole blocks to `sink`, which owns each
@@ -320,6 +326,12 @@ export class Recorder {
    * records to it with synchronous whole-block writes.
    */
   static open(path: string | URL, options: RecorderOptions = {}): Recorder {
+    if (options.directIo && options.writerThread === false) {
+      const aio = AioFile.open(path instanceof URL ? path.pathname : path, {
+        append: options.append,
+      });
+      if (aio !== null) return Recorder.#openAio(aio, options);
+    }
     // appending (both threads may write: the writer, and this one for an outsize block)
     if (!options.append) Deno.openSync(path, { write: true, create: true, truncate: true }).close();
     const file = Deno.openSync(path, { write: true, create: true, append: true });
@@ -358,9 +370,28 @@ export class Recorder {
     return r;
   }
 
-  /** True while the writer thread writes the file with O_DIRECT (see {@linkcode RecorderOptions.directIo}). */
+  static #openAio(aio: AioFile, options: RecorderOptions): Recorder {
+    const r = new Recorder(() => {
+      throw new Error("Recorder: the AIO file takes chunks through submit()");
+    }, options);
+    r.#aio = aio;
+    // move what the constructor buffered (the section header) into the first chunk
+    const head = r.#buf.slice(0, r.#pos);
+    r.#setBuffer(aio.chunk());
+    r.#pos = 0;
+    r.#append(head);
+    r.flush(); // the section header is on disk at once
+    return r;
+  }
+
+  /** True while the file is written with O_DIRECT (see {@linkcode RecorderOptions.directIo}). */
   get directIo(): boolean {
-    return this.#ring?.directIo ?? false;
+    return this.#aio !== undefined || (this.#ring?.directIo ?? false);
+  }
+
+  /** Counters of the O_DIRECT AIO file (writes, waits for the device, padding), when it is used. */
+  get aioStats(): Readonly<AioFileStats> | undefined {
+    return this.#aio?.stats;
   }
 
   /** Records written so far. */
@@ -466,6 +497,13 @@ export class Recorder {
    */
   flush(): void {
     this.#lastFlush = clockMs();
+    if (this.#aio !== undefined) {
+      if (this.#pos === 0) return;
+      this.#written += this.#pos;
+      this.#setBuffer(this.#aio.submit(this.#pos));
+      this.#pos = 0;
+      return;
+    }
     if (this.#ring !== undefined) {
       this.#ring.publish(this.#pos);
       this.#ring.wake();
@@ -483,6 +521,13 @@ export class Recorder {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#aio !== undefined) {
+      const n = this.#pos;
+      this.#pos = 0;
+      this.#written += n;
+      this.#aio.close(n);
+      return;
+    }
     this.flush();
     this.#closeSink?.();
   }
@@ -507,6 +552,12 @@ export class Recorder {
   /** Makes room for `n` bytes at `#pos`, flushing (and growing for an outsize block). */
   #reserve(n: number): void {
     if (this.#pos + n <= this.#buf.length) return;
+    if (this.#aio !== undefined) {
+      this.#written += this.#pos;
+      this.#setBuffer(this.#aio.submit(this.#pos, n));
+      this.#pos = 0;
+      return;
+    }
     const ring = this.#ring;
     if (ring !== undefined) {
       this.#written += this.#pos;

@@ -227,6 +227,7 @@ const lib = openLibc(
     fdatasync: { parameters: ["i32"], result: "i32" },
     syncfs: { parameters: ["i32"], result: "i32" },
     fstatvfs: { parameters: ["i32", "buffer"], result: "i32" },
+    fstatfs: { parameters: ["i32", "buffer"], result: "i32" },
     getxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
     setxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
     listxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
@@ -840,6 +841,17 @@ export function fdatasync(fd: number): void {
 /** `syncfs(2)`. */
 export function syncfs(fd: number): void {
   check("syncfs", lib.syncfs(fd));
+}
+
+/** `f_type` of `fstatfs(2)` for tmpfs (linux/magic.h), which keeps files in memory. */
+export const TMPFS_MAGIC = 0x01021994;
+
+/** The file system type (`f_type` of `fstatfs(2)`, a magic number of linux/magic.h) of `fd`. */
+export function fstatfsType(fd: number): number {
+  // struct statfs on x86_64: f_type is the first field, a long; the struct is 120 bytes
+  const buf = new Uint8Array(120);
+  check("fstatfs", lib.fstatfs(fd, buf));
+  return Number(new DataView(buf.buffer).getBigInt64(0, true));
 }
 
 /** What `fstatvfs` reports. */

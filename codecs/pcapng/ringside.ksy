@@ -203,6 +203,8 @@ enums:
     0x00000004: name_resolution
     0x00000005: interface_statistics
     0x00000006: enhanced_packet
+    # local use (bit 31 set): fills the rest of a page after an O_DIRECT write; skipped by readers
+    0x80000b5d: ringside_padding
   link_type:
     147: user0
     252: wireshark_upper_pdu

@@ -20,6 +20,13 @@ export const BLOCK_NAME_RESOLUTION = 0x00000004;
 export const BLOCK_INTERFACE_STATISTICS = 0x00000005;
 /** Enhanced Packet Block type. */
 export const BLOCK_ENHANCED_PACKET = 0x00000006;
+/**
+ * ringside's padding block: a block type of the local-use range (bit 31 set,
+ * pcapng section 11.1) with no body of meaning, which readers skip (tshark
+ * does without complaint). A capture written with O_DIRECT ends each write at
+ * a page boundary, and this block fills the rest of the page.
+ */
+export const BLOCK_RINGSIDE_PADDING = 0x80000b5d;
 /** The byte-order magic in a Section Header Block, as written in the section's own order. */
 export const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 
