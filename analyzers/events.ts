@@ -224,6 +224,12 @@ export interface EventSummary {
   unmatchedReplies: number;
   /** Damage that ended the read early, when there was some. */
   damage?: CodecError;
+  /**
+   * Bytes of zeros the capture ends in, from a block boundary (0 when none):
+   * the preallocated space an O_DIRECT recording that was interrupted leaves.
+   * The read ends cleanly there.
+   */
+  zeroTailBytes: number;
   /** True once the source has been read to its end (or to the damage). */
   done: boolean;
 }
@@ -641,6 +647,7 @@ export function readEvents(source: EventSource, options: ReadEventsOptions = {})
     unansweredCount: 0,
     evicted: 0,
     unmatchedReplies: 0,
+    zeroTailBytes: 0,
     done: false,
   };
   let started = false;
@@ -705,6 +712,7 @@ async function* iterateBatches(
   const stop = () => {
     decoder.finish(summary);
     summary.damage = damage;
+    summary.zeroTailBytes = reader.zeroTailBytes;
     summary.done = true;
   };
   try {

@@ -307,6 +307,11 @@ export class CaptureReader {
     return this.#inner?.offset ?? 0;
   }
 
+  /** Bytes of zeros a pcapng input ends in (see `PcapngReader.zeroTailBytes`); 0 for the other formats. */
+  get zeroTailBytes(): number {
+    return this.#inner instanceof PcapngReader ? this.#inner.zeroTailBytes : 0;
+  }
+
   /** Adds input bytes. The reader keeps views into `chunk`: do not modify it afterwards. */
   push(chunk: Uint8Array): void {
     if (this.#ended) throw new Error("CaptureReader.push after end()");

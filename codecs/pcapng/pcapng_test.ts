@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { CodecError } from "../errors.ts";
 import { PcapngReader } from "./reader.ts";
 import { PcapngWriter } from "./writer.ts";
-import type { CapturePacket, InterfaceBlock, PcapngBlock, SectionBlock } from "./types.ts";
+import {
+  BLOCK_RINGSIDE_PADDING,
+  type CapturePacket,
+  type InterfaceBlock,
+  type PcapngBlock,
+  type SectionBlock,
+} from "./types.ts";
 
 function concat(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
@@ -18,7 +24,7 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 function readAll(
   bytes: Uint8Array,
   step = bytes.length,
-): { blocks: PcapngBlock[]; error?: CodecError } {
+): { blocks: PcapngBlock[]; error?: CodecError; zeroTailBytes: number } {
   const r = new PcapngReader();
   const blocks: PcapngBlock[] = [];
   try {
@@ -30,9 +36,9 @@ function readAll(
     for (let b = r.next(); b !== undefined; b = r.next()) blocks.push(b);
   } catch (e) {
     if (!(e instanceof CodecError)) throw e;
-    return { blocks, error: e };
+    return { blocks, error: e, zeroTailBytes: r.zeroTailBytes };
   }
-  return { blocks, error: undefined };
+  return { blocks, error: undefined, zeroTailBytes: r.zeroTailBytes };
 }
 
 function sample(bufferBytes = 0): { bytes: Uint8Array; chunks: Uint8Array[] } {
@@ -325,6 +331,119 @@ Deno.test("unknown block types are returned as other blocks and skipped", () => 
   assert.equal(o.kind === "other" && o.blockType, 0x40000bad);
   assert.equal(o.kind === "other" && o.body.length, 8);
   assert.equal((r.blocks[4] as CapturePacket).timestampNs, 1_700_000_000_123_456_789n);
+});
+
+/** A ringside padding block of `n` bytes (n a multiple of 4, at least 12), as an O_DIRECT recording writes one. */
+function paddingBlock(n: number, le = true): Uint8Array {
+  const b = new Uint8Array(n);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, BLOCK_RINGSIDE_PADDING, le);
+  v.setUint32(4, n, le);
+  v.setUint32(n - 4, n, le);
+  return b;
+}
+
+Deno.test("a padding block between blocks comes out as an other block and the packets after it read", () => {
+  const { bytes } = sample();
+  const clean = readAll(bytes).blocks;
+  const at = clean[4].offset;
+  const padded = concat([bytes.subarray(0, at), paddingBlock(4096 - 12), bytes.subarray(at)]);
+  for (const step of [padded.length, 100, 7]) {
+    const r = readAll(padded, step);
+    assert.equal(r.error, undefined);
+    assert.equal(r.zeroTailBytes, 0);
+    assert.deepEqual(r.blocks.map((b) => b.kind), [
+      "section",
+      "interface",
+      "interface",
+      "packet",
+      "other",
+      "packet",
+      "packet",
+    ]);
+    const o = r.blocks[4];
+    assert.equal(o.kind === "other" && o.blockType, BLOCK_RINGSIDE_PADDING);
+    assert.equal(o.kind === "other" && o.body.length, 4096 - 24);
+    assert.deepEqual([...(r.blocks[5] as CapturePacket).data], [9, 9, 7, 7, 7, 7]);
+    assert.equal((r.blocks[6] as CapturePacket).originalLength, 100);
+  }
+});
+
+Deno.test("zeros from a block boundary to the end are a clean end, counted as a zero tail", () => {
+  const { bytes } = sample();
+  const clean = readAll(bytes).blocks;
+  for (const zeros of [8, 12, 4096 - bytes.length % 4096, 3 * 4096, 1 << 20]) {
+    const tailed = concat([bytes, new Uint8Array(zeros)]);
+    for (const step of [tailed.length, 4096, 1000, 7]) {
+      if (step === 7 && zeros > 4096) continue; // tens of thousands of pushes prove nothing more
+      const r = readAll(tailed, step);
+      assert.equal(r.error, undefined, `${zeros} zeros in steps of ${step}: ${r.error?.message}`);
+      assert.deepEqual(r.blocks, clean);
+      assert.equal(r.zeroTailBytes, zeros, `${zeros} zeros in steps of ${step}`);
+    }
+  }
+  // after a padding block (how an interrupted O_DIRECT recording ends), in a big-endian section too
+  for (const le of [true, false]) {
+    const section = le ? bytes : toBigEndian(bytes);
+    const r = readAll(concat([section, paddingBlock(64, le), new Uint8Array(8192)]), 512);
+    assert.equal(r.error, undefined);
+    assert.equal(r.blocks.length, 7);
+    assert.equal(r.zeroTailBytes, 8192);
+  }
+  // a file without a tail has none
+  assert.equal(readAll(bytes).zeroTailBytes, 0);
+});
+
+Deno.test("a 64 MiB zero tail in 64 KiB pushes is read in constant memory", () => {
+  const { bytes } = sample();
+  const r = new PcapngReader();
+  r.push(bytes);
+  let blocks = 0;
+  for (let b = r.next(); b !== undefined; b = r.next()) blocks++;
+  const chunk = new Uint8Array(65536);
+  const TAIL = 64 << 20;
+  let maxBuffered = 0;
+  for (let pushed = 0; pushed < TAIL; pushed += chunk.length) {
+    r.push(chunk);
+    assert.equal(r.next(), undefined);
+    maxBuffered = Math.max(maxBuffered, r.bufferedBytes);
+  }
+  r.end();
+  assert.equal(r.next(), undefined);
+  assert.equal(blocks, 6);
+  assert.equal(maxBuffered, 0);
+  assert.equal(r.zeroTailBytes, TAIL);
+  assert.equal(r.offset, bytes.length + TAIL);
+});
+
+Deno.test("zeros with a nonzero byte after them are damage at that byte", () => {
+  const { bytes } = sample();
+  // the zero block header is whole (8 bytes): the nonzero byte comes after it
+  for (const [zeros, gap] of [[12, 8], [16, 11], [4096, 100], [1 << 20, (1 << 20) - 1]]) {
+    const tailed = concat([bytes, new Uint8Array(zeros)]);
+    tailed[bytes.length + gap] = 0x0a; // a section header, say, after the gap
+    for (const step of [tailed.length, 4096, 999]) {
+      const r = readAll(tailed, step);
+      assert.equal(r.blocks.length, 6);
+      assert.ok(r.error instanceof CodecError, `${zeros}/${gap} in steps of ${step}`);
+      assert.equal(r.error.field, "zero_tail");
+      assert.equal(r.error.offset, bytes.length + gap);
+      assert.equal(
+        r.error.reason,
+        `byte 0x0a after ${gap} zero bytes from the block boundary at ${bytes.length}: ` +
+          "zeros are the end of an interrupted recording only when nothing but zeros follows",
+      );
+      assert.equal(r.zeroTailBytes, 0);
+    }
+  }
+  // fewer than a block header's 8 zero bytes at the end is a truncated block, as before
+  const r = readAll(concat([bytes, new Uint8Array(4)]));
+  assert.equal(r.error?.offset, bytes.length);
+  assert.match(r.error?.reason ?? "", /truncated/);
+  // zeros where the section header belongs are not a tail of anything
+  const none = readAll(new Uint8Array(4096));
+  assert.equal(none.error?.field, "block_type");
+  assert.equal(none.error?.offset, 0);
 });
 
 Deno.test("if_tsresol other than nanoseconds and if_tsoffset are applied", () => {

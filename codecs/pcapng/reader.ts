@@ -6,6 +6,11 @@
  * {@linkcode CodecError} naming the byte offset, raised only after every
  * complete block before it has been returned.
  *
+ * Zeros from a block boundary to the end of the input are a clean end, not
+ * damage: a recording written with O_DIRECT preallocates its file ahead of
+ * the writes, and one that was killed leaves that space zero
+ * ({@linkcode PcapngReader.zeroTailBytes} counts it).
+ *
  * Layouts: pcapng specification (draft-ietf-opsawg-pcapng) section 4.
  *
  * @module
@@ -42,6 +47,9 @@ export interface PcapngReaderOptions {
 
 /** Default largest block: far above any FUSE or vhost-user message. */
 export const DEFAULT_MAX_BLOCK_BYTES = 64 * 1024 * 1024;
+
+/** Bytes of a zero tail checked per step: the tail may be tens of MiB, read as it is pushed. */
+const ZERO_SCAN_BYTES = 64 * 1024;
 
 const EMPTY_OPTIONS: PcapngOption[] = Object.freeze([]) as unknown as PcapngOption[];
 const utf8 = new TextDecoder();
@@ -192,6 +200,9 @@ export class PcapngReader {
   #inSection = false;
   #le = true;
   #interfaces: InterfaceState[] = [];
+  /** Zero bytes read since a zero block header at `#zeroStart`; -1 until one is met. */
+  #zeros = -1;
+  #zeroStart = 0;
 
   /** Builds a reader; nothing is read until {@linkcode PcapngReader.push}. */
   constructor(options: PcapngReaderOptions = {}) {
@@ -217,6 +228,17 @@ export class PcapngReader {
   /** Bytes pushed but not yet returned as blocks: at most one partial block plus the last chunk. */
   get bufferedBytes(): number {
     return this.#q.available;
+  }
+
+  /**
+   * Bytes of zeros the input ends in, counted from the block boundary where
+   * they start (an 8-byte block header of zeros): the preallocated tail of an
+   * O_DIRECT recording that was interrupted. 0 when there is none. While
+   * input is still pushed it counts the zeros read so far; a nonzero byte
+   * after them is damage (and this is 0 again).
+   */
+  get zeroTailBytes(): number {
+    return this.#zeros > 0 && this.#error === undefined ? this.#zeros : 0;
   }
 
   /**
@@ -268,8 +290,10 @@ export class PcapngReader {
 
   #next(slot: PacketSlot | undefined): PcapngBlock | PacketSlot | undefined {
     const q = this.#q;
+    if (this.#zeros >= 0) return this.#zeroTail();
     const avail = q.available;
     if (avail < 12) {
+      if (this.#ended && avail >= 8 && this.#zeroHeader()) return this.#zeroTail();
       if (this.#ended && avail > 0) throw this.#truncated("block", 12);
       return undefined;
     }
@@ -299,6 +323,7 @@ export class PcapngReader {
     }
     const total = q.u32(4, le);
     if (total < 12 || total % 4 !== 0) {
+      if (this.#zeroHeader()) return this.#zeroTail();
       throw new CodecError(
         "block_total_length",
         off + 4,
@@ -339,6 +364,45 @@ export class PcapngReader {
       default:
         return { kind: "other", offset: off, blockType: type, body: b.subarray(8, total - 4) };
     }
+  }
+
+  /**
+   * True (and the zero tail begins) when the next 8 bytes, a block header,
+   * are zeros inside a section: block type 0 is reserved and a length of 0
+   * impossible, so this is file space that was never written.
+   */
+  #zeroHeader(): boolean {
+    const q = this.#q;
+    if (!this.#inSection || q.u32(0, true) !== 0 || q.u32(4, true) !== 0) return false;
+    this.#zeros = 0;
+    this.#zeroStart = q.consumed;
+    return true;
+  }
+
+  /**
+   * Consumes the zeros pushed so far (in steps, so a long tail is never held
+   * whole); throws at the first nonzero byte: zeros with data after them are
+   * a hole in the capture, not its end.
+   */
+  #zeroTail(): undefined {
+    const q = this.#q;
+    while (q.available > 0) {
+      const at = q.consumed;
+      const piece = q.take(Math.min(q.available, ZERO_SCAN_BYTES));
+      const i = firstNonZero(piece);
+      if (i >= 0) {
+        throw new CodecError(
+          "zero_tail",
+          at + i,
+          `byte 0x${piece[i].toString(16).padStart(2, "0")} after ${
+            this.#zeros + i
+          } zero bytes from the block boundary at ${this.#zeroStart}: ` +
+            "zeros are the end of an interrupted recording only when nothing but zeros follows",
+        );
+      }
+      this.#zeros += piece.length;
+    }
+    return undefined;
   }
 
   #section(b: Uint8Array, off: number, le: boolean): PcapngBlock {
@@ -558,6 +622,21 @@ export class PcapngReader {
       options,
     };
   }
+}
+
+/** Index of the first nonzero byte of `b`, or -1. */
+function firstNonZero(b: Uint8Array): number {
+  const n = b.length;
+  let i = 0;
+  // eight bytes at a time where the view allows it
+  if (b.byteOffset % 8 === 0) {
+    const words = new BigUint64Array(b.buffer, b.byteOffset, n >>> 3);
+    let w = 0;
+    while (w < words.length && words[w] === 0n) w++;
+    i = w * 8;
+  }
+  for (; i < n; i++) if (b[i] !== 0) return i;
+  return -1;
 }
 
 function blockName(type: number): string {
