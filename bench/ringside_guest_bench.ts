@@ -8,7 +8,12 @@
  * ```sh
  * deno run -A bench/ringside_guest_bench.ts                 # 3 reps, default fsbench sizes
  * deno run -A bench/ringside_guest_bench.ts --reps 1 -- -n 500
+ * deno run -A bench/ringside_guest_bench.ts --record-dir /var/tmp --configs tmpfs --baseline ringside-auto
  * ```
+ *
+ * `--record-dir DIR` adds a row `ringside-record`: cache=auto like
+ * `ringside-auto`, recorded to a capture in DIR (what `serve --record`
+ * costs a real guest; the capture is removed afterwards and its size printed).
  *
  * Arguments are passed on to guest_bench.ts. Under `deno bench` this file
  * registers nothing (it is a script).
@@ -16,8 +21,16 @@
  * @module
  */
 import { startVhostUserBackend } from "../transports/vhost_user/mod.ts";
+import { recorderSpec } from "../engine/recorder.ts";
 
 async function main(args: string[]): Promise<number> {
+  let recordDir: string | undefined;
+  const at = args.indexOf("--record-dir");
+  if (at >= 0) {
+    recordDir = args[at + 1];
+    if (recordDir === undefined) throw new Error("--record-dir needs a directory");
+    args = [...args.slice(0, at), ...args.slice(at + 2)];
+  }
   const hostDir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-guest-bench-" });
   const sockets = { auto: `${hostDir}.auto.sock`, never: `${hostDir}.never.sock` };
   const log = (l: string) => console.error(`ringside: ${l}`);
@@ -34,6 +47,14 @@ async function main(args: string[]): Promise<number> {
     log,
     spinMicroseconds,
   });
+  const capture = recordDir === undefined
+    ? undefined
+    : `${recordDir}/ringside-guest-bench-${Deno.pid}.pcapng`;
+  const recorded = capture === undefined ? undefined : await startVhostUserBackend(
+    `${hostDir}.record.sock`,
+    hostDir,
+    { passthrough: { cache: "auto" }, log, spinMicroseconds, record: recorderSpec(capture) },
+  );
   try {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -46,6 +67,9 @@ async function main(args: string[]): Promise<number> {
         `${sockets.auto}=ringside-auto`,
         "--vhost-user",
         `${sockets.never}=ringside-never`,
+        ...(recorded === undefined
+          ? []
+          : ["--vhost-user", `${hostDir}.record.sock=ringside-record`]),
         ...args,
       ],
     }).spawn();
@@ -53,6 +77,12 @@ async function main(args: string[]): Promise<number> {
   } finally {
     await auto.close();
     await never.close();
+    if (recorded !== undefined) {
+      await recorded.close();
+      const size = await Deno.stat(capture!).then((s) => s.size, () => 0);
+      console.error(`ringside-record: the capture had ${(size / 1e6).toFixed(1)} MB`);
+      await Deno.remove(capture!).catch(() => {});
+    }
     await Deno.remove(hostDir, { recursive: true }).catch(() => {});
   }
 }

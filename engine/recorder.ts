@@ -436,8 +436,40 @@ export class Recorder {
     this.#put(channel, KIND_REQUEST, bytes, meta, 0);
   }
 
+  /**
+   * Records a FUSE request whose bytes lie in pieces: `head` (the headers),
+   * then each of `data` in turn (a WRITE's payload in guest buffers), copied
+   * straight into the block.
+   */
+  fuseRequestParts(
+    channel: number,
+    head: Uint8Array,
+    data: readonly Uint8Array[],
+    meta: RecordMeta = {},
+  ): void {
+    this.#put(channel, KIND_REQUEST, head, meta, 0, data);
+  }
+
+  /**
+   * Records a FUSE reply whose bytes lie in pieces: `head` (fuse_out_header),
+   * then each of `data` (a READ's payload in guest buffers).
+   */
+  fuseReplyParts(
+    channel: number,
+    head: Uint8Array,
+    data: readonly Uint8Array[],
+    meta: RecordMeta = {},
+  ): void {
+    this.#put(channel, this.#replyKind(head), head, meta, 0, data);
+  }
+
   /** Records a FUSE reply, or a notification when its unique is 0, on `channel`. */
   fuseReply(channel: number, bytes: Uint8Array, meta: RecordMeta = {}): void {
+    this.#put(channel, this.#replyKind(bytes), bytes, meta, 0);
+  }
+
+  /** A reply's record kind (a notification when its unique is 0), settling the minor from INIT's reply. */
+  #replyKind(bytes: Uint8Array): number {
     let kind = KIND_REPLY;
     if (bytes.length >= 16) {
       // the unique as u32 halves: no BigInt per reply
@@ -452,7 +484,7 @@ export class Recorder {
         this.#initLo = this.#initHi = -1;
       }
     }
-    this.#put(channel, kind, bytes, meta, 0);
+    return kind;
   }
 
   /** Records a vhost-user message with its fd count. */
@@ -596,7 +628,14 @@ export class Recorder {
    * `encodeRecordPrefix` allocate per record, which costs more than the copy
    * itself at FUSE message rates.
    */
-  #put(channel: number, kind: number, payload: Uint8Array, meta: RecordMeta, fdCount: number) {
+  #put(
+    channel: number,
+    kind: number,
+    payload: Uint8Array,
+    meta: RecordMeta,
+    fdCount: number,
+    parts?: readonly Uint8Array[],
+  ) {
     if (this.#closed) throw new Error("Recorder: record after close()");
     if (!(channel >= 0 && channel < this.#interfaces)) {
       throw new RangeError(`interface ${channel} was not added (there are ${this.#interfaces})`);
@@ -620,7 +659,8 @@ export class Recorder {
     }
     this.#lastHi = hi;
     this.#lastLo = lo;
-    const n = payload.length;
+    let n = payload.length;
+    if (parts !== undefined) { for (let i = 0; i < parts.length; i++) n += parts[i].length; }
     const len = RECORD_PREFIX_LENGTH + n;
     const padded = (len + 3) & ~3;
     const total = 28 + padded + 12 + 4;
@@ -658,10 +698,14 @@ export class Recorder {
     if (meta.malformation !== undefined) b[h + 22] = MALFORMATION_CODES[meta.malformation] ?? 0;
     // the payload: one copy, straight into the block
     const d = p + 28 + RECORD_PREFIX_LENGTH;
-    if (n <= SMALL_COPY) {
-      for (let i = 0; i < n; i++) b[d + i] = payload[i];
+    const m = payload.length;
+    if (m <= SMALL_COPY) {
+      for (let i = 0; i < m; i++) b[d + i] = payload[i];
     } else {
       b.set(payload, d);
+    }
+    if (parts !== undefined) {
+      for (let i = 0, q = d + m; i < parts.length; q += parts[i].length, i++) b.set(parts[i], q);
     }
     for (let q = p + 28 + len; q < p + 28 + padded; q++) b[q] = 0;
     const o = p + 28 + padded;

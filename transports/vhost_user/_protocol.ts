@@ -111,6 +111,20 @@ export interface DeviceRecorder {
   fuseRequest(channel: number, bytes: Uint8Array, meta?: RecordedMeta): void;
   /** A FUSE reply. */
   fuseReply(channel: number, bytes: Uint8Array, meta?: RecordedMeta): void;
+  /** A FUSE request in pieces: its headers, then data in guest buffers. */
+  fuseRequestParts(
+    channel: number,
+    head: Uint8Array,
+    data: readonly Uint8Array[],
+    meta?: RecordedMeta,
+  ): void;
+  /** A FUSE reply in pieces: fuse_out_header, then data in guest buffers. */
+  fuseReplyParts(
+    channel: number,
+    head: Uint8Array,
+    data: readonly Uint8Array[],
+    meta?: RecordedMeta,
+  ): void;
   /** A vhost-user message. */
   vhostUser(
     channel: number,

@@ -370,48 +370,114 @@ function listSegments(
 }
 
 /**
+ * Views of `count` bytes of a chain's stream from offset `skip` (the guest
+ * buffers a vectored request's data is in), for the recorder to copy.
+ */
+function segmentViews(
+  regions: Uint8Array[],
+  offsets: number[],
+  lengths: number[],
+  skip: number,
+  count: number,
+): Uint8Array[] {
+  const views: Uint8Array[] = [];
+  for (let i = 0; i < lengths.length && count > 0; i++) {
+    const len = lengths[i];
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    const take = Math.min(len - skip, count);
+    const at = offsets[i] + skip;
+    views.push(regions[i].subarray(at, at + take));
+    count -= take;
+    skip = 0;
+  }
+  return views;
+}
+
+/** {@linkcode serveVectored}: the chain was served. */
+const SERVED = 1;
+/** {@linkcode serveVectored}: not served, and its request is not recorded yet. */
+const NOT_SERVED = 0;
+/** {@linkcode serveVectored}: not served, but its request is already recorded. */
+const NOT_SERVED_RECORDED = 2;
+
+/**
  * Serves a READ or WRITE without copying its data: the server's
  * `handleVectored` preads into or pwrites from the chain's guest buffers.
- * False when the request takes the copying path (another opcode, a server
- * without the method or refusing this one, a recorded device, whose records
- * need the bytes).
+ * On a recorded device the records copy the data from guest memory: a
+ * WRITE's request before the server sees it, a READ's reply before the
+ * chain goes back to the driver (which may reuse its buffers at once).
+ * NOT_SERVED when the request takes the copying path (another opcode, a
+ * server without the method or refusing this one).
  */
-function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): boolean {
+function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): number {
   const s = server!;
-  if (s.handleVectored === undefined || recording !== undefined) return false;
-  if (chain.readableLength < vecHead.length) return false;
+  if (s.handleVectored === undefined) return NOT_SERVED;
+  if (chain.readableLength < vecHead.length) return NOT_SERVED;
   chain.readInto(vecHead);
   // fuse_in_header.opcode
   const opcode = vecHeadView.getUint32(4, true);
-  if (opcode !== Opcode.READ && opcode !== Opcode.WRITE) return false;
+  if (opcode !== Opcode.READ && opcode !== Opcode.WRITE) return NOT_SERVED;
   if (opcode === Opcode.WRITE) {
     const size = chain.readableLength - vecHead.length;
-    if (!listSegments(chain.rBytes, chain.rOff, chain.rLen, vecHead.length, size)) return false;
+    if (!listSegments(chain.rBytes, chain.rOff, chain.rLen, vecHead.length, size)) {
+      return NOT_SERVED;
+    }
+    if (recording !== undefined) {
+      const data = segmentViews(chain.rBytes, chain.rOff, chain.rLen, vecHead.length, size);
+      rec().fuseRequestParts(queueChannel(slot), vecHead, data, chainMeta(slot, dev, chain));
+    }
     const reply = s.handleVectored(vecHead, vecIov);
-    if (reply === null) return false;
+    if (reply === null) return recording !== undefined ? NOT_SERVED_RECORDED : NOT_SERVED;
+    if (recording !== undefined) {
+      finish(slot, dev, chain, vecHead, reply);
+      return SERVED;
+    }
     const sent = fitReply(chain, vecHead, reply);
     dev.push(chain, sent === null ? 0 : chain.write(sent));
-    return true;
+    return SERVED;
   }
   // READ: the data lands after the 16-byte fuse_out_header, at most fuse_read_in.size
   const room = chain.writableLength - FUSE_OUT_HEADER_SIZE;
-  if (room < 0) return false;
+  if (room < 0) return NOT_SERVED;
   const want = Math.min(vecHeadView.getUint32(56, true), room);
   if (!listSegments(chain.wBytes, chain.wOff, chain.wLen, FUSE_OUT_HEADER_SIZE, want)) {
-    return false;
+    return NOT_SERVED;
   }
+  const recorded = recording !== undefined;
+  if (recorded) rec().fuseRequest(queueChannel(slot), vecHead, chainMeta(slot, dev, chain));
   const header = s.handleVectored(vecHead, vecIov);
-  if (header === null) return false;
+  if (header === null) return recorded ? NOT_SERVED_RECORDED : NOT_SERVED;
   chain.write(header);
   // the header's len counts the data read in place
-  dev.push(chain, new DataView(header.buffer, header.byteOffset).getUint32(0, true));
-  return true;
+  const used = new DataView(header.buffer, header.byteOffset).getUint32(0, true);
+  if (recorded) {
+    const ch = queueChannel(slot);
+    const data = segmentViews(
+      chain.wBytes,
+      chain.wOff,
+      chain.wLen,
+      FUSE_OUT_HEADER_SIZE,
+      used - header.length,
+    );
+    const r = rec();
+    r.fuseReplyParts(ch, header, data, chainMeta(slot, dev, chain));
+    dev.push(chain, used);
+    signal(slot, dev);
+    r.ringChain(ch, chainMeta(slot, dev, chain, used));
+    return SERVED;
+  }
+  dev.push(chain, used);
+  return SERVED;
 }
 
 function serveChain(slot: Slot, dev: DeviceQueue, chain: DescChain): void {
-  if (serveVectored(slot, dev, chain)) return;
+  const vectored = serveVectored(slot, dev, chain);
+  if (vectored === SERVED) return;
   let request = requestBytes(chain);
-  if (recording !== undefined) {
+  if (recording !== undefined && vectored !== NOT_SERVED_RECORDED) {
     rec().fuseRequest(queueChannel(slot), request, chainMeta(slot, dev, chain));
   }
   let out: Uint8Array | null | Promise<Uint8Array | null>;

@@ -167,3 +167,89 @@ Deno.test("record: per-queue channels, ring events, control messages and a malfo
     await Deno.remove(capture);
   }
 });
+
+Deno.test("record: READ and WRITE served in place through scattered guest buffers carry their data in the capture", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ringside-vu-rec-rw-" });
+  const socket = `${dir}.sock`;
+  const capture = `${dir}.pcapng`;
+  const original = crypto.getRandomValues(new Uint8Array(12_000));
+  await Deno.writeFile(`${dir}/data`, original);
+  const written = crypto.getRandomValues(new Uint8Array(8_000));
+  const backend = await startVhostUserBackend(socket, dir, {
+    record: recorderSpec(capture, { flushMs: 50 }),
+  });
+  let readBack: Uint8Array;
+  try {
+    const fe = await VhostUserFrontend.connect(socket);
+    const dev = await fe.setUp({ indirect: false });
+    const q = dev.queues[1];
+    assert.equal((await fuseCall(q, "INIT", 0n, INIT_BODY)).reply?.header.error, 0);
+    const lookup = await fuseCall(q, "LOOKUP", 1n, { name: "data" });
+    const nodeid = (lookup.reply!.body as { nodeid: bigint }).nodeid;
+    const open = await fuseCall(q, "OPEN", nodeid, { flags: 2, open_flags: 0 });
+    const fh = (open.reply!.body as { fh: bigint }).fh;
+    // a WRITE whose headers and data take three readable descriptors
+    const w = fuseRequest("WRITE", nodeid, {
+      fh,
+      offset: 100n,
+      size: written.length,
+      write_flags: 0,
+      lock_owner: 0n,
+      flags: 0,
+      padding: 0,
+      data: written,
+    });
+    q.driver.add([w.subarray(0, 80), w.subarray(80, 5080), w.subarray(5080)], [256]);
+    q.notify();
+    const wUsed = await q.waitUsedAsync();
+    assert.equal(wUsed.length, 1);
+    assert.equal(new DataView(wUsed[0].written.buffer).getInt32(4, true), 0, "WRITE error");
+    // a READ whose reply lands in three writable descriptors
+    const r = fuseRequest("READ", nodeid, {
+      fh,
+      offset: 50n,
+      size: 9_000,
+      read_flags: 0,
+      lock_owner: 0n,
+      flags: 0,
+      padding: 0,
+    });
+    q.driver.add([r], [16, 4096, 8192]);
+    q.notify();
+    const rUsed = await q.waitUsedAsync();
+    assert.equal(rUsed.length, 1);
+    assert.equal(rUsed[0].len, 16 + 9_000);
+    readBack = rUsed[0].written.slice(16, 16 + 9_000);
+    fe.close();
+  } finally {
+    await backend.close();
+  }
+  try {
+    const expected = original.slice();
+    expected.set(written, 100);
+    assert.deepEqual(await Deno.readFile(`${dir}/data`), expected, "the host file");
+    assert.deepEqual(readBack, expected.subarray(50, 9_050), "what the driver read");
+    const events = await readAll(capture);
+    const wReq = events.find((e) => e.kind === "fuse_request" && e.fuse?.op === "WRITE")!;
+    assert.equal(wReq.bytes.length, 80 + written.length);
+    assert.deepEqual(wReq.bytes.subarray(80), written, "the WRITE's data in its request record");
+    assert.equal(wReq.chain?.descriptors, 4);
+    const rReq = events.find((e) => e.kind === "fuse_request" && e.fuse?.op === "READ")!;
+    assert.equal(rReq.bytes.length, 80);
+    const unique = new DataView(rReq.bytes.buffer, rReq.bytes.byteOffset).getBigUint64(8, true);
+    const rRep = events.find((e) =>
+      e.kind === "fuse_reply" &&
+      new DataView(e.bytes.buffer, e.bytes.byteOffset).getBigUint64(8, true) === unique
+    )!;
+    assert.equal(rRep.bytes.length, 16 + 9_000);
+    assert.deepEqual(rRep.bytes.subarray(16), expected.subarray(50, 9_050), "the READ's data");
+    // each request recorded once, each chain returned once
+    assert.equal(events.filter((e) => e.fuse?.op === "WRITE").length, 2);
+    assert.equal(events.filter((e) => e.fuse?.op === "READ").length, 2);
+    const report = await collectCheck(readEvents(capture));
+    assert.equal(report.errors, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(capture);
+  }
+});
