@@ -551,6 +551,12 @@ export function registerDecode(program: Command<[], { debug?: true }>): void {
           }`,
         );
       }
+      if (s.zeroTailBytes > 0) {
+        // the space an O_DIRECT recording preallocates: zero when the recorder never closed
+        console.error(
+          `ringside: decode: ${path}: the capture ends in ${s.zeroTailBytes} bytes of preallocated zeros: the recording was interrupted`,
+        );
+      }
       if (s.damage !== undefined) {
         const d = s.damage;
         throw new UserError(

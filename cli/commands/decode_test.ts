@@ -120,6 +120,45 @@ Deno.test("decode CLI: a truncated capture decodes up to the damage, then says w
   }
 });
 
+Deno.test("decode CLI: a capture ending in preallocated zeros decodes whole, says so on stderr (exit 0)", async () => {
+  const bytes = await Deno.readFile(`${root}${SYNTHETIC}`);
+  const tmp = await Deno.makeTempFile({ suffix: ".pcapng" });
+  try {
+    const tailed = new Uint8Array(bytes.length + 3 * 4096);
+    tailed.set(bytes);
+    await Deno.writeFile(tmp, tailed);
+    for (const format of [[], ["--jsonl"]]) {
+      const r = await ringside(tmp, ...format);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trimEnd().split("\n").length, 15);
+      assert.match(
+        r.stderr,
+        /^(ringside: 1 request.*\n)?ringside: decode: .*: the capture ends in 12288 bytes of preallocated zeros: the recording was interrupted\n$/,
+      );
+    }
+    // data after the zeros: a hole, not an end
+    tailed[bytes.length + 8192] = 0x0a;
+    await Deno.writeFile(tmp, tailed);
+    const r = await ringside(tmp);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout.trimEnd().split("\n").length, 15);
+    assert.doesNotMatch(r.stderr, /preallocated/);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `ringside: decode: .*: damaged at byte ${
+          bytes.length + 8192
+        } after 15 good frame\\(s\\): zero_tail: byte 0x0a after 8192 zero bytes from the block boundary at ${bytes.length}`,
+      ),
+    );
+  } finally {
+    await Deno.remove(tmp);
+  }
+  // a capture with no tail says nothing of one
+  const clean = await ringside(SYNTHETIC);
+  assert.doesNotMatch(clean.stderr, /preallocated/);
+});
+
 Deno.test("decode CLI: missing file, not a capture, empty file, bad options: one line each", async () => {
   const missing = await ringside("/nonexistent/x.pcapng");
   assert.equal(missing.code, 1);
