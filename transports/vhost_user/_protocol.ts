@@ -137,6 +137,10 @@ export interface DeviceRecorder {
   ringCall(channel: number, meta: RecordedMeta): void;
   /** A chain returned used. */
   ringChain(channel: number, meta: RecordedMeta & { usedLength?: number }): void;
+  /** Bytes recorded but not yet handed to the file. */
+  readonly bufferedBytes: number;
+  /** Hands what it holds to the file. */
+  flush(): void;
   /** Flushes and closes the file. */
   close(): void;
 }

@@ -54,6 +54,9 @@ interface Slot {
   channel: number;
 }
 
+/** A recorded device idle this long writes the records it holds. */
+const IDLE_FLUSH_MS = 100;
+
 /** The recorder and its open section, when the device is recorded. */
 let recording: WorkerRecording | undefined;
 let recorder: DeviceRecorder | undefined;
@@ -749,7 +752,12 @@ async function serveLoop(): Promise<void> {
       n = pollSet.wait(0);
       if (n === 0) {
         const from = pollMaxMs > 0 ? performance.now() : 0;
-        n = pollSet.wait(-1);
+        // a recorder holding records: their time bound holds while idle too
+        // (its own timer needs the event loop, which this loop leaves only
+        // for commands)
+        const held = recorder !== undefined && recorder.bufferedBytes > 0;
+        n = pollSet.wait(held ? IDLE_FLUSH_MS : -1);
+        if (n === 0 && held) recorder!.flush();
         if (pollMaxMs > 0) lastSleepMs = performance.now() - from;
       }
     }

@@ -253,3 +253,39 @@ Deno.test("record: READ and WRITE served in place through scattered guest buffer
     await Deno.remove(capture);
   }
 });
+
+Deno.test("record: an idle device writes the records it holds within a few hundred ms", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ringside-vu-rec-idle-" });
+  const socket = `${dir}.sock`;
+  const capture = `${dir}.pcapng`;
+  await Deno.writeTextFile(`${dir}/hello`, "hi");
+  // the recorder's own bounds would hold the records far longer than the test waits
+  const backend = await startVhostUserBackend(socket, dir, {
+    record: recorderSpec(capture, { flushMs: 60_000, flushBytes: 1 << 20 }),
+  });
+  try {
+    const fe = await VhostUserFrontend.connect(socket);
+    const dev = await fe.setUp();
+    const q = dev.queues[1];
+    assert.equal((await fuseCall(q, "INIT", 0n, INIT_BODY)).reply?.header.error, 0);
+    assert.equal((await fuseCall(q, "LOOKUP", 1n, { name: "hello" })).reply?.header.error, 0);
+    // idle: nothing more reaches the queue Worker
+    await new Promise((r) => setTimeout(r, 500));
+    const lookups: string[] = [];
+    const s = readEvents(capture, { onDamage: "stop" });
+    for await (const ev of s) {
+      if (ev.kind === "fuse_reply" && ev.fuse?.op === "LOOKUP") lookups.push(ev.fuse.op);
+    }
+    assert.equal(s.summary.damage, undefined, s.summary.damage?.message);
+    assert.deepEqual(
+      lookups,
+      ["LOOKUP"],
+      "the LOOKUP's reply is in the file while the device idles",
+    );
+    fe.close();
+  } finally {
+    await backend.close();
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(capture);
+  }
+});
