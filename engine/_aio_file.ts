@@ -96,7 +96,7 @@ export class AioFile {
       });
     }
     this.#cur = this.#chunks[0];
-    const size = Number(fs.fstat(fd).size);
+    const size = dataEnd(fd, this.#cur.bytes.subarray(0, PAGE));
     this.#offset = size - (size % PAGE);
     this.#head = size - this.#offset;
   }
@@ -137,8 +137,12 @@ export class AioFile {
   #probe(): void {
     const page = this.#cur.bytes.subarray(0, PAGE);
     page.fill(0);
-    if (this.#head > 0 && fs.pread(this.#fd, page, this.#offset) !== this.#head) {
-      throw new Error("the partial last page did not read back whole");
+    if (this.#head > 0) {
+      // (a zero tail after the data, cut below, may make the page read longer)
+      if (fs.pread(this.#fd, page, this.#offset) < this.#head) {
+        throw new Error("the partial last page did not read back whole");
+      }
+      page.fill(0, this.#head);
     }
     this.#aio.submitWrite(this.#fd, page, this.#offset, 0);
     const [done] = this.#aio.reap(1);
@@ -218,6 +222,11 @@ export class AioFile {
     }
     const length = total + gap;
     this.#preallocate(this.#offset + length);
+    // one-off chunks are not in the pool whose size bounds the writes in flight
+    while (this.#aio.inFlight >= this.#aio.depth) {
+      this.stats.waits++;
+      this.#reapDone(1);
+    }
     const tag = this.#nextTag;
     this.#nextTag = (this.#nextTag % 0xffff_ffff) + 1; // tag 0 is the probe's
     this.#aio.submitWrite(this.#fd, b.subarray(0, length), this.#offset, tag);
@@ -275,6 +284,30 @@ export class AioFile {
   #throwFailure(): void {
     if (this.#failure !== undefined) throw this.#failure;
   }
+}
+
+/**
+ * Where the data of an existing capture ends: its size, less a zero tail
+ * (the preallocated space an interrupted recording leaves). A block ends in
+ * its nonzero total length, so the data ends at the 4-byte boundary after
+ * the last nonzero byte. `page` is an aligned scratch page.
+ */
+function dataEnd(fd: number, page: Uint8Array): number {
+  const size = Number(fs.fstat(fd).size);
+  let end = size - (size % PAGE);
+  if (end < size) {
+    // the partial last page: O_DIRECT reads whole pages and returns it short
+    const n = fs.pread(fd, page, end);
+    for (let i = n - 1; i >= 0; i--) if (page[i] !== 0) return roundUp(end + i + 1, 4);
+  }
+  while (end > 0) {
+    end -= PAGE;
+    if (fs.pread(fd, page, end) !== PAGE) {
+      throw new Error("a page of the capture did not read back whole");
+    }
+    for (let i = PAGE - 1; i >= 0; i--) if (page[i] !== 0) return roundUp(end + i + 1, 4);
+  }
+  return 0;
 }
 
 function roundUp(n: number, to: number): number {

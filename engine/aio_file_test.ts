@@ -8,6 +8,7 @@ import {
 } from "../codecs/pcapng/mod.ts";
 import { peerTest } from "../testing/peers.ts";
 import { Recorder } from "./recorder.ts";
+import { AioFile } from "./_aio_file.ts";
 
 const PAGE = 4096;
 /** A Recorder option set that writes through AIO, flushing every few KiB so that padding blocks come often. */
@@ -329,5 +330,53 @@ Deno.test("aio file: on tmpfs (/dev/shm) the recorder writes as without directIo
     assert.equal((await Deno.stat(path)).size, rec.bytesWritten);
   } finally {
     await Deno.remove(path);
+  }
+});
+
+Deno.test("aio file: many chunks larger than the pool's in a row stay within the AIO depth", async () => {
+  const path = await varTmp();
+  try {
+    // two pooled chunks (AIO depth 3): every chunk asked for below is a one-off
+    // buffer, outside the pool whose size bounds the writes in flight
+    const f = AioFile.open(path, { chunks: 2, chunkBytes: 8192 })!;
+    assert.ok(f !== null);
+    const size = 256 * 1024;
+    let c = f.submit(0, size);
+    for (let i = 0; i < 60; i++) {
+      c.fill(i + 1, 0, size);
+      c = f.submit(size, size);
+    }
+    f.close(0);
+    assert.equal(f.stats.writes, 60);
+    const bytes = await Deno.readFile(path);
+    assert.equal(bytes.length, 60 * size);
+    for (let i = 0; i < 60; i++) {
+      assert.equal(bytes[i * size], i + 1);
+      assert.equal(bytes[(i + 1) * size - 1], i + 1);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("aio file: appending to a killed recording starts after its last block, not after its zeros", async () => {
+  const out = await varTmp();
+  try {
+    await killedRecording(out);
+    const before = readEvents(out, { onDamage: "stop" });
+    let n = 0;
+    for await (const _ of before) n++;
+    assert.ok(before.summary.zeroTailBytes > 0, "the killed recording should end in zeros");
+    const rec = Recorder.open(out, { ...DIRECT, append: true });
+    assert.equal(rec.directIo, true);
+    const sent = recordWrites(rec, 20, 5000n);
+    rec.close();
+    const { events: evs, summary } = await events(out);
+    assert.equal(summary.damage, undefined, summary.damage?.message);
+    assert.equal(summary.zeroTailBytes, 0);
+    assert.equal(evs.filter((e) => e.section === 0).length, n);
+    assertWrites(evs.filter((e) => e.section === 1), sent, 5000n);
+  } finally {
+    await Deno.remove(out);
   }
 });
