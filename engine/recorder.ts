@@ -103,6 +103,11 @@ export interface RecordMeta {
    * order (a message stamped on another thread can arrive late).
    */
   timeNs?: bigint;
+  /**
+   * Stamp the record with the previous record's time (a ring event that
+   * follows a reply at once): saves a clock read. Ignored with `timeNs`.
+   */
+  atPrevious?: boolean;
 }
 
 /** A kick to record. */
@@ -288,6 +293,8 @@ export class Recorder {
   #interfaces = 0;
   #lastHi = 0;
   #lastLo = 0;
+  /** clockMs() at the last record (for `atPrevious`). */
+  #lastClock = 0;
   /** The writer thread's ring, when the file is written off this thread. */
   #ring: WriterRing | undefined;
   /** Set while `#buf` is a one-off buffer for a block larger than a ring chunk. */
@@ -640,10 +647,15 @@ export class Recorder {
     if (!(channel >= 0 && channel < this.#interfaces)) {
       throw new RangeError(`interface ${channel} was not added (there are ${this.#interfaces})`);
     }
-    const now = clockMs();
+    const atPrevious = meta.atPrevious === true && meta.timeNs === undefined;
+    const now = atPrevious ? this.#lastClock : clockMs();
+    this.#lastClock = now;
     let hi: number;
     let lo: number;
-    if (meta.timeNs === undefined) {
+    if (atPrevious) {
+      hi = this.#lastHi;
+      lo = this.#lastLo;
+    } else if (meta.timeNs === undefined) {
       // the epoch offset in u32 halves plus performance.now() in ns: no BigInt
       lo = originLo + Math.round(now * 1e6);
       hi = originHi + Math.floor(lo / TWO32);

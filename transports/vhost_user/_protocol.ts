@@ -101,6 +101,8 @@ export interface RecordedMeta {
   malformation?: string;
   /** Time in ns since the epoch. */
   timeNs?: bigint;
+  /** Stamped with the previous record's time. */
+  atPrevious?: boolean;
 }
 
 /** What the Worker needs of a recorder (engine/recorder.ts's `Recorder` has it). */
