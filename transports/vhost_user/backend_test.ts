@@ -358,6 +358,28 @@ async function kicksFor(q: FrontendDevice["queues"][number], n: number): Promise
   return q.kicks - before;
 }
 
+Deno.test("adaptive ring polling pauses when it spins far longer per request than a wake-up costs", async () => {
+  await withBackend(async ({ socket }) => {
+    const { fe, dev } = await connectAndInit(socket);
+    try {
+      const q = dev.queues[1];
+      // a driver that comes back only every 3 ms: the (200 ms) window catches
+      // each request, but after spinning 3 ms for it
+      let kicked = 0;
+      for (let i = 0; i < 70; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 3));
+        kicked += await kicksFor(q, 1);
+      }
+      assert.ok(kicked < 35, `polling caught most of the slow requests (${kicked} kicks for 70)`);
+      // reviewed after 64 windows: polling is paused, so even requests
+      // published back to back are kicked
+      assert.equal(await kicksFor(q, 20), 20, "polling paused: every request kicked");
+    } finally {
+      fe.close();
+    }
+  }, { spinMicroseconds: 200_000 });
+});
+
 Deno.test("adaptive ring polling: requests published while the back-end polls need no kick; after an idle spell they are kicked again", async () => {
   // a window far longer than the front-end's gaps, so that a busy machine stays inside it
   await withBackend(async ({ socket }) => {
