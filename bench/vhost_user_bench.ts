@@ -72,6 +72,8 @@ const TARGETS: Record<string, Target> = {
 
 /** Where the ringside-record target writes its capture (`--capture-dir`). */
 let captureDir = "/var/tmp";
+/** `--only REGEX`: the rows to run (default all), e.g. `--only "READ.*qd1"`. */
+let onlyRows: RegExp | undefined;
 
 function capturePath(dir: string): string {
   return `${captureDir}/${dir.slice(dir.lastIndexOf("/") + 1)}.capture.pcapng`;
@@ -270,23 +272,23 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
         },
       } as never);
     const rows: Row[] = [];
+    const pid = child.pid;
+    const row = (name: string, run: () => ReturnType<typeof measure>) => {
+      if (onlyRows === undefined || onlyRows.test(name)) rows.push({ name, ...withCpu(pid, run) });
+    };
     for (const depth of [1, 16]) {
-      const pid = child.pid;
-      rows.push({
-        name: `GETATTR qd${depth}`,
-        ...withCpu(pid, () => measure(q, depth, seconds, () => withUnique(getattr.slice()), 256)),
-      });
-      rows.push({
-        name: `READ 4k qd${depth}`,
-        ...withCpu(
-          pid,
-          () => measure(q, depth, seconds, (i) => withUnique(readReq(i)), 16 + 4096),
-        ),
-      });
-      rows.push({
-        name: `WRITE 4k qd${depth}`,
-        ...withCpu(pid, () => measure(q, depth, seconds, (i) => withUnique(writeReq(i)), 64)),
-      });
+      row(
+        `GETATTR qd${depth}`,
+        () => measure(q, depth, seconds, () => withUnique(getattr.slice()), 256),
+      );
+      row(
+        `READ 4k qd${depth}`,
+        () => measure(q, depth, seconds, (i) => withUnique(readReq(i)), 16 + 4096),
+      );
+      row(
+        `WRITE 4k qd${depth}`,
+        () => measure(q, depth, seconds, (i) => withUnique(writeReq(i)), 64),
+      );
     }
     return rows;
   } finally {
@@ -324,6 +326,7 @@ async function benchMain(args: string[]): Promise<number> {
       "spin-us": { type: "string", default: "50" },
       "backend-poll-us": { type: "string" },
       "capture-dir": { type: "string", default: "/var/tmp" },
+      only: { type: "string" },
       rounds: { type: "string", default: "1" },
       help: { type: "boolean", short: "h" },
     },
@@ -332,7 +335,7 @@ async function benchMain(args: string[]): Promise<number> {
     console.log(
       "usage: deno run -A bench/vhost_user_bench.ts [--seconds S] " +
         "[--targets ringside,ringside-record,virtiofsd] [--spin-us N (front-end, default 50)] " +
-        "[--backend-poll-us N (ringside serve --poll-us)] [--capture-dir DIR (default /var/tmp)] " +
+        "[--backend-poll-us N (ringside serve --poll-us)] [--capture-dir DIR (default /var/tmp)] [--only REGEX (rows)] " +
         "[--rounds N (targets alternate, medians reported)]",
     );
     return 0;
@@ -342,6 +345,7 @@ async function benchMain(args: string[]): Promise<number> {
   frontendSpinUs = Number(values["spin-us"]);
   backendPollUs = values["backend-poll-us"];
   captureDir = values["capture-dir"];
+  if (values.only !== undefined) onlyRows = new RegExp(values.only);
   const names = values.targets.split(",").map((s) => s.trim()).filter((s) => s !== "");
   const dir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-vu-bench-" });
   /** Per target, per round, the rows. */
