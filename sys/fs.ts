@@ -730,7 +730,7 @@ export const IOV_MAX = 1024;
  */
 export class IoVecList {
   /** The packed entries (pass to preadv/pwritev). */
-  readonly bytes = new Uint8Array(IOV_MAX * 16);
+  readonly bytes: Uint8Array = new Uint8Array(IOV_MAX * 16);
   readonly #words = new Uint32Array(this.bytes.buffer);
   /** Entries added since {@linkcode IoVecList.clear}. */
   count = 0;
