@@ -383,10 +383,16 @@ function addressOf(bytes: Uint8Array): number {
   return a;
 }
 
+/** The segments {@linkcode listSegments} listed last: region index, offset in it, length. */
+const listedRegion: number[] = [];
+const listedAt: number[] = [];
+const listedLength: number[] = [];
+
 /**
  * Lists `count` bytes of a chain's readable or writable stream from stream
- * offset `skip` in {@linkcode vecIov}; false when they are not all there or
- * take more than IOV_MAX buffers.
+ * offset `skip` in {@linkcode vecIov} (and in the `listed*` arrays, for
+ * {@linkcode listedViews}); false when they are not all there or take more
+ * than IOV_MAX buffers.
  */
 function listSegments(
   regions: Uint8Array[],
@@ -396,32 +402,7 @@ function listSegments(
   count: number,
 ): boolean {
   vecIov.clear();
-  for (let i = 0; i < lengths.length && count > 0; i++) {
-    const len = lengths[i];
-    if (skip >= len) {
-      skip -= len;
-      continue;
-    }
-    const take = Math.min(len - skip, count);
-    if (!vecIov.add(addressOf(regions[i]) + offsets[i] + skip, take)) return false;
-    count -= take;
-    skip = 0;
-  }
-  return count === 0;
-}
-
-/**
- * Views of `count` bytes of a chain's stream from offset `skip` (the guest
- * buffers a vectored request's data is in), for the recorder to copy.
- */
-function segmentViews(
-  regions: Uint8Array[],
-  offsets: number[],
-  lengths: number[],
-  skip: number,
-  count: number,
-): Uint8Array[] {
-  const views: Uint8Array[] = [];
+  listedRegion.length = listedAt.length = listedLength.length = 0;
   for (let i = 0; i < lengths.length && count > 0; i++) {
     const len = lengths[i];
     if (skip >= len) {
@@ -430,9 +411,28 @@ function segmentViews(
     }
     const take = Math.min(len - skip, count);
     const at = offsets[i] + skip;
-    views.push(regions[i].subarray(at, at + take));
+    if (!vecIov.add(addressOf(regions[i]) + at, take)) return false;
+    listedRegion.push(i);
+    listedAt.push(at);
+    listedLength.push(take);
     count -= take;
     skip = 0;
+  }
+  return count === 0;
+}
+
+/**
+ * Views of the first `count` bytes {@linkcode listSegments} listed last in
+ * `regions` (the guest buffers a vectored request's data is in), for the
+ * recorder to copy.
+ */
+function listedViews(regions: Uint8Array[], count: number): Uint8Array[] {
+  const views: Uint8Array[] = [];
+  for (let k = 0; k < listedRegion.length && count > 0; k++) {
+    const take = Math.min(listedLength[k], count);
+    const at = listedAt[k];
+    views.push(regions[listedRegion[k]].subarray(at, at + take));
+    count -= take;
   }
   return views;
 }
@@ -467,7 +467,7 @@ function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): number {
       return NOT_SERVED;
     }
     if (recording !== undefined) {
-      const data = segmentViews(chain.rBytes, chain.rOff, chain.rLen, vecHead.length, size);
+      const data = listedViews(chain.rBytes, size);
       rec().fuseRequestParts(queueChannel(slot), vecHead, data, chainMeta(slot, dev, chain));
     }
     const reply = s.handleVectored(vecHead, vecIov);
@@ -496,13 +496,7 @@ function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): number {
   const used = new DataView(header.buffer, header.byteOffset).getUint32(0, true);
   if (recorded) {
     const ch = queueChannel(slot);
-    const data = segmentViews(
-      chain.wBytes,
-      chain.wOff,
-      chain.wLen,
-      FUSE_OUT_HEADER_SIZE,
-      used - header.length,
-    );
+    const data = listedViews(chain.wBytes, used - header.length);
     rec().fuseReplyParts(ch, header, data, chainMeta(slot, dev, chain));
     dev.push(chain, used);
     recordReturn(slot, dev, chain, used, callDriver(slot, dev));
