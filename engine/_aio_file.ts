@@ -58,8 +58,6 @@ export interface AioFileStats {
 interface Chunk {
   bytes: Uint8Array;
   busy: boolean;
-  /** A one-off chunk for an outsize block: dropped once written. */
-  oneOff: boolean;
 }
 
 /** An O_DIRECT capture file written through native AIO (see the module doc). */
@@ -92,7 +90,6 @@ export class AioFile {
       this.#chunks.push({
         bytes: fs.alignedBytes(this.#chunkBytes + SLACK, PAGE),
         busy: false,
-        oneOff: false,
       });
     }
     this.#cur = this.#chunks[0];
@@ -152,12 +149,7 @@ export class AioFile {
 
   /** The current chunk's room for whole blocks (after any carried head). */
   chunk(): Uint8Array {
-    return this.#cur.bytes.subarray(this.#head, this.#head + this.#usable(this.#cur));
-  }
-
-  /** True when `stats.waits` etc. come from a file that is still open. */
-  get closed(): boolean {
-    return this.#closed;
+    return this.#cur.bytes.subarray(this.#head, this.#cur.bytes.length - SLACK);
   }
 
   /**
@@ -183,13 +175,8 @@ export class AioFile {
     this.#closed = true;
     try {
       const total = this.#head + len;
-      let end = this.#offset;
-      if (total > 0 && this.#failure === undefined) {
-        end = this.#offset + total;
-        this.#write(total, false);
-      } else {
-        end = this.#offset + this.#head;
-      }
+      const end = this.#offset + total;
+      if (total > 0 && this.#failure === undefined) this.#write(total, false);
       this.#reapDone(this.#aio.inFlight);
       this.#throwFailure();
       fs.ftruncate(this.#fd, end);
@@ -197,10 +184,6 @@ export class AioFile {
       this.#aio.destroy();
       fs.close(this.#fd);
     }
-  }
-
-  #usable(c: Chunk): number {
-    return c.bytes.length - SLACK - (c === this.#cur ? this.#head : 0);
   }
 
   /** Submits `total` bytes of the current chunk, padded to a page (a padding block, or zeros at the end). */
@@ -253,11 +236,8 @@ export class AioFile {
   /** A free chunk with room for `need` bytes (waiting for the device when every chunk is in flight). */
   #nextChunk(need: number): Chunk {
     if (need > this.#chunkBytes) {
-      return {
-        bytes: fs.alignedBytes(roundUp(need, PAGE) + SLACK, PAGE),
-        busy: false,
-        oneOff: true,
-      };
+      // a one-off buffer for an outsize block, dropped once written
+      return { bytes: fs.alignedBytes(roundUp(need, PAGE) + SLACK, PAGE), busy: false };
     }
     for (;;) {
       for (const c of this.#chunks) if (!c.busy) return c;

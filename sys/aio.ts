@@ -147,7 +147,7 @@ export class AioContext {
         lib.sys_io_getevents(
           SYS_io_getevents,
           this.#ctx,
-          BigInt(want - out.length > 0 ? want - out.length : 0),
+          BigInt(Math.max(0, want - out.length)),
           BigInt(this.depth),
           this.#events,
           null,
