@@ -9,6 +9,7 @@ import {
 import { peerTest } from "../testing/peers.ts";
 import { Recorder } from "./recorder.ts";
 import { AioFile } from "./_aio_file.ts";
+import { killedRecording as killedChild } from "./_killed_recording.ts";
 
 const PAGE = 4096;
 /** A Recorder option set that writes through AIO, flushing every few KiB so that padding blocks come often. */
@@ -225,42 +226,15 @@ peerTest("aio file: tshark reads the file, padding blocks and all, and counts ev
 });
 
 /** A recording through AIO by a child process killed with SIGKILL mid-stream: READs with uniques 2, 4, 6, ... */
+/** A recording through AIO killed with SIGKILL (the recorder must have used O_DIRECT). */
 async function killedRecording(path: string): Promise<void> {
-  const script = `
-    import { Recorder } from ${JSON.stringify(new URL("./recorder.ts", import.meta.url).href)};
-    const rec = Recorder.open(${JSON.stringify(path)}, ${
-    JSON.stringify({ writerThread: false, directIo: true, flushMs: 50, flushBytes: 8192 })
+  const { directIo } = await killedChild(path, {
+    writerThread: false,
+    directIo: true,
+    flushMs: 50,
+    flushBytes: 8192,
   });
-    const ch = rec.channel("/dev/fuse");
-    const msg = new Uint8Array(40 + 40); // READ: fuse_in_header, fuse_read_in
-    new DataView(msg.buffer).setUint32(0, msg.length, true);
-    new DataView(msg.buffer).setUint32(4, 15, true);
-    let u = 2n;
-    console.log("ready " + rec.directIo);
-    for (;;) {
-      new DataView(msg.buffer).setBigUint64(8, u, true);
-      u += 2n;
-      rec.fuseRequest(ch, msg);
-      if (u % 512n === 0n) await new Promise((r) => setTimeout(r, 1));
-    }
-  `;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=ts", script],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  try {
-    const first = await reader.read();
-    assert.equal(new TextDecoder().decode(first.value).trim(), "ready true");
-    await new Promise((r) => setTimeout(r, 400));
-  } finally {
-    child.kill("SIGKILL");
-    reader.releaseLock();
-    await child.stdout.cancel();
-  }
-  const status = await child.status;
-  assert.equal(status.signal, "SIGKILL");
+  assert.equal(directIo, true, "the killed recorder wrote with O_DIRECT");
 }
 
 Deno.test("aio file: SIGKILL leaves every submitted write, then preallocated zeros that read as a clean end", async () => {

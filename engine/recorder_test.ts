@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { killedRecording } from "./_killed_recording.ts";
 import {
   encodeRequest,
   type FuseRequestInit,
@@ -156,36 +157,8 @@ Deno.test("recorder: holds at most flushBytes and flushMs of data, in whole bloc
 
 Deno.test("recorder: SIGKILL leaves a file readable to its last complete block", async () => {
   const out = await Deno.makeTempFile({ suffix: ".pcapng" });
-  const script = `
-    import { Recorder } from ${JSON.stringify(new URL("./recorder.ts", import.meta.url).href)};
-    const rec = Recorder.open(${JSON.stringify(out)}, { flushMs: 50, flushBytes: 8192 });
-    const ch = rec.channel("/dev/fuse");
-    const msg = new Uint8Array(40 + 40); // READ: fuse_in_header, fuse_read_in
-    new DataView(msg.buffer).setUint32(0, msg.length, true);
-    new DataView(msg.buffer).setUint32(4, 15, true);
-    let u = 2n;
-    console.log("ready");
-    for (;;) {
-      new DataView(msg.buffer).setBigUint64(8, u, true);
-      u += 2n;
-      rec.fuseRequest(ch, msg);
-      if (u % 512n === 0n) await new Promise((r) => setTimeout(r, 1));
-    }
-  `;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=ts", script],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
   try {
-    const reader = child.stdout.getReader();
-    await reader.read(); // "ready"
-    await new Promise((r) => setTimeout(r, 400));
-    child.kill("SIGKILL");
-    reader.releaseLock();
-    await child.stdout.cancel();
-    const status = await child.status;
-    assert.equal(status.signal, "SIGKILL");
+    await killedRecording(out, { flushMs: 50, flushBytes: 8192 });
     const s = readEvents(out, { onDamage: "stop" });
     let n = 0;
     for await (const ev of s) {
