@@ -472,12 +472,7 @@ function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): number {
     }
     const reply = s.handleVectored(vecHead, vecIov);
     if (reply === null) return recording !== undefined ? NOT_SERVED_RECORDED : NOT_SERVED;
-    if (recording !== undefined) {
-      finish(slot, dev, chain, vecHead, reply);
-      return SERVED;
-    }
-    const sent = fitReply(chain, vecHead, reply);
-    dev.push(chain, sent === null ? 0 : chain.write(sent));
+    finish(slot, dev, chain, vecHead, reply);
     return SERVED;
   }
   // READ: the data lands after the 16-byte fuse_out_header, at most fuse_read_in.size
@@ -695,9 +690,9 @@ function yieldToEventLoop(): Promise<void> {
  * slow to come back (a guest under emulation) costs a few us of polling per
  * request, one that comes back at once is served without a wake-up.
  *
- * Polling also has to pay for itself: every {@linkcode POLL_REVIEW_EVERY}
- * windows, when they spent more than {@linkcode POLL_BUDGET_MS} of spinning
- * per request they caught, polling pauses for {@linkcode POLL_PAUSE_BURSTS}
+ * Polling also has to pay for itself: after every {@linkcode POLL_REVIEW_EVERY}
+ * requests caught or windows expired, when it spent more than
+ * {@linkcode POLL_BUDGET_MS} of spinning per request caught, polling pauses for {@linkcode POLL_PAUSE_BURSTS}
  * bursts. A driver that cannot come back quickly because it needs the core
  * this thread spins on (QEMU emulating a guest on a 2-core host, whose vCPU
  * and main-loop threads must run to deliver each reply) is delayed by every
