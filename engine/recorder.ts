@@ -364,12 +364,7 @@ export class Recorder {
     const r = new Recorder(sink, { ...options, flushMs: Infinity });
     r.#ring = ring;
     r.#sinkBorrows = true;
-    // move what the constructor buffered (the section header) into the ring
-    const head = r.#buf.slice(0, r.#pos);
-    r.#setBuffer(ring.chunk());
-    r.#pos = 0;
-    r.#append(head);
-    r.flush();
+    r.#moveHeaderInto(ring.chunk());
     r.#closeSink = () => {
       ring.close();
       file.close();
@@ -382,13 +377,28 @@ export class Recorder {
       throw new Error("Recorder: the AIO file takes chunks through submit()");
     }, options);
     r.#aio = aio;
-    // move what the constructor buffered (the section header) into the first chunk
-    const head = r.#buf.slice(0, r.#pos);
-    r.#setBuffer(aio.chunk());
-    r.#pos = 0;
-    r.#append(head);
-    r.flush(); // the section header is on disk at once
+    r.#moveHeaderInto(aio.chunk());
     return r;
+  }
+
+  /**
+   * Moves what the constructor buffered (the section header) into `chunk`,
+   * the first of the writer ring's or the AIO file's, and flushes it: the
+   * section header is on its way to disk at once.
+   */
+  #moveHeaderInto(chunk: Uint8Array): void {
+    const head = this.#buf.slice(0, this.#pos);
+    this.#setBuffer(chunk);
+    this.#pos = 0;
+    this.#append(head);
+    this.flush();
+  }
+
+  /** Hands the bytes held to the AIO file; continues in a chunk with room for `need` bytes. */
+  #submitAio(need = 0): void {
+    this.#written += this.#pos;
+    this.#setBuffer(this.#aio!.submit(this.#pos, need));
+    this.#pos = 0;
   }
 
   /** True while the file is written with O_DIRECT (see {@linkcode RecorderOptions.directIo}). */
@@ -537,10 +547,7 @@ export class Recorder {
   flush(): void {
     this.#lastFlush = clockMs();
     if (this.#aio !== undefined) {
-      if (this.#pos === 0) return;
-      this.#written += this.#pos;
-      this.#setBuffer(this.#aio.submit(this.#pos));
-      this.#pos = 0;
+      if (this.#pos > 0) this.#submitAio();
       return;
     }
     if (this.#ring !== undefined) {
@@ -592,9 +599,7 @@ export class Recorder {
   #reserve(n: number): void {
     if (this.#pos + n <= this.#buf.length) return;
     if (this.#aio !== undefined) {
-      this.#written += this.#pos;
-      this.#setBuffer(this.#aio.submit(this.#pos, n));
-      this.#pos = 0;
+      this.#submitAio(n);
       return;
     }
     const ring = this.#ring;
