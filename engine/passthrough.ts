@@ -122,6 +122,26 @@ export function checkName(name: Uint8Array | string): void {
   if (b.indexOf(0) !== -1) fail("name", Errno.EINVAL, "NUL in name");
 }
 
+/** fuse_attr (7.9+, 88 bytes; include/uapi/linux/fuse.h) at `a` of `v`, as codecs/fuse writeAttr lays out {@linkcode Passthrough.attr}. */
+function writeAttr(v: DataView, a: number, st: fs.Stat): void {
+  v.setBigUint64(a, st.ino, true);
+  v.setBigUint64(a + 8, st.size, true);
+  v.setBigUint64(a + 16, st.blocks, true);
+  setU64(v, a + 24, st.atimeSec);
+  setU64(v, a + 32, st.mtimeSec);
+  setU64(v, a + 40, st.ctimeSec);
+  v.setUint32(a + 48, st.atimeNsec, true);
+  v.setUint32(a + 52, st.mtimeNsec, true);
+  v.setUint32(a + 56, st.ctimeNsec, true);
+  v.setUint32(a + 60, st.mode, true);
+  v.setUint32(a + 64, st.nlink, true);
+  v.setUint32(a + 68, st.uid, true);
+  v.setUint32(a + 72, st.gid, true);
+  v.setUint32(a + 76, st.rdev >>> 0, true);
+  v.setUint32(a + 80, st.blksize, true);
+  v.setUint32(a + 84, 0, true);
+}
+
 function timeoutParts(seconds: number): [bigint, number] {
   const s = Math.max(0, seconds);
   const whole = Math.floor(s);
@@ -1048,24 +1068,43 @@ export class Passthrough {
     v.setBigUint64(o + 24, this.#attrValid, true);
     v.setUint32(o + 32, this.#entryValidNsec, true);
     v.setUint32(o + 36, this.#attrValidNsec, true);
-    // fuse_attr (include/uapi/linux/fuse.h), as codecs/fuse writeAttr lays it out
-    const a = o + 40;
-    v.setBigUint64(a, st.ino, true);
-    v.setBigUint64(a + 8, st.size, true);
-    v.setBigUint64(a + 16, st.blocks, true);
-    setU64(v, a + 24, st.atimeSec);
-    setU64(v, a + 32, st.mtimeSec);
-    setU64(v, a + 40, st.ctimeSec);
-    v.setUint32(a + 48, st.atimeNsec, true);
-    v.setUint32(a + 52, st.mtimeNsec, true);
-    v.setUint32(a + 56, st.ctimeNsec, true);
-    v.setUint32(a + 60, st.mode, true);
-    v.setUint32(a + 64, st.nlink, true);
-    v.setUint32(a + 68, st.uid, true);
-    v.setUint32(a + 72, st.gid, true);
-    v.setUint32(a + 76, st.rdev >>> 0, true);
-    v.setUint32(a + 80, st.blksize, true);
-    v.setUint32(a + 84, 0, true);
+    writeAttr(v, o + 40, st);
+  }
+
+  /**
+   * GETATTR written at `o` of `v` as fuse_attr_out (attr_valid, its
+   * nanoseconds, dummy, then a 7.9+ fuse_attr: 104 bytes) with the values
+   * {@linkcode getattr} returns, without building them; throws what it throws.
+   */
+  getattrInto(v: DataView, o: number, nodeid: bigint, getattrFlags: number, fh: bigint): void {
+    const inode = this.inodes.get(nodeid);
+    const st = fs.fstat((getattrFlags & 1) !== 0 ? this.handles.get(fh).fd : inode.fd);
+    v.setBigUint64(o, this.#attrValid, true);
+    v.setUint32(o + 8, this.#attrValidNsec, true);
+    v.setUint32(o + 12, 0, true);
+    writeAttr(v, o + 16, st);
+  }
+
+  /**
+   * LOOKUP of a name other than `.` and `..` written at `o` of `v` as
+   * fuse_entry_out (128 bytes), counting the lookup like {@linkcode lookup};
+   * returns 0, or the errno of a name that cannot be opened (nothing written
+   * then). Invalid names and parents throw, as in {@linkcode lookup}.
+   */
+  lookupInto(v: DataView, o: number, nodeid: bigint, name: Uint8Array): number {
+    const parent = this.#dir(nodeid);
+    checkName(name);
+    const fd = fs.tryOpenat(parent.fd, name, { flags: fs.O_PATH | fs.O_NOFOLLOW });
+    if (fd < 0) return -fd;
+    let st: fs.Stat;
+    try {
+      st = fs.fstat(fd);
+    } catch (e) {
+      fs.close(fd);
+      throw e;
+    }
+    this.#writeEntryOut(v, o, this.inodes.intern(fd, st).nodeid, st);
+    return 0;
   }
 
   /**

@@ -37,6 +37,10 @@ export const ENGINE_MAX_WRITE = 1 << 20;
 
 const BARE_REPLY_SIZE = 16; // fuse_out_header
 const WRITE_REPLY_SIZE = 24; // fuse_out_header + fuse_write_out
+const ATTR_REPLY_SIZE = 120; // fuse_out_header + fuse_attr_out (7.9+)
+const ENTRY_REPLY_SIZE = 144; // fuse_out_header + fuse_entry_out (7.9+)
+const GETATTR_REQUEST_SIZE = 56; // fuse_in_header + fuse_getattr_in
+const DOT = 0x2e;
 /** fuse_in_header plus fuse_read_in or fuse_write_in (40 bytes each from 7.9). */
 const VECTORED_HEAD = 80;
 
@@ -85,6 +89,10 @@ export class PassthroughServer implements FuseServer {
   readonly #bareView = new DataView(this.#bareReply.buffer);
   readonly #writeReply = new Uint8Array(WRITE_REPLY_SIZE);
   readonly #writeView = new DataView(this.#writeReply.buffer);
+  readonly #attrReply = new Uint8Array(ATTR_REPLY_SIZE);
+  readonly #attrView = new DataView(this.#attrReply.buffer);
+  readonly #entryReply = new Uint8Array(ENTRY_REPLY_SIZE);
+  readonly #entryView = new DataView(this.#entryReply.buffer);
 
   /** Opens `sharedDir` as the root of the tree this server serves. */
   constructor(sharedDir: string, options: PassthroughServerOptions = {}) {
@@ -137,6 +145,8 @@ export class PassthroughServer implements FuseServer {
 
   #handle(bytes: Uint8Array): Uint8Array | null | Promise<Uint8Array | null> {
     if (this.#closed) return null;
+    const direct = this.#direct(bytes);
+    if (direct !== undefined) return direct;
     let req: FuseRequest;
     try {
       req = decodeRequest(bytes, this.#codec);
@@ -164,6 +174,65 @@ export class PassthroughServer implements FuseServer {
         `ringside engine: ${req.op} ${unique} failed unexpectedly: ${
           e instanceof Error ? e.stack ?? e.message : String(e)
         }`,
+      );
+      return encodeErrorReply(unique, Errno.EIO);
+    }
+  }
+
+  /**
+   * GETATTR and LOOKUP, the requests a stat makes, answered straight from the
+   * request bytes into a reused reply: no request or reply objects, the
+   * attributes written from the stat. Byte for byte what the general path
+   * answers; undefined for everything it leaves to that path: other
+   * opcodes, `.` and `..`, anything unusual in the message (extensions, a
+   * length that does not add up, a name without its NUL or with another
+   * inside), a minor before 7.9, an observer, a transport that does not
+   * consume replies at once, or no session yet.
+   */
+  #direct(bytes: Uint8Array): Uint8Array | undefined {
+    const negotiated = this.#negotiated;
+    if (
+      negotiated === null || negotiated.minor < 9 || this.#observer !== undefined ||
+      !this.repliesConsumedAtOnce || bytes.length < 40
+    ) return undefined;
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    const len = v.getUint32(0, true);
+    const opcode = v.getUint32(4, true);
+    if (len !== bytes.length || v.getUint16(36, true) !== 0) return undefined;
+    if (opcode === Opcode.GETATTR) {
+      if (len !== GETATTR_REQUEST_SIZE) return undefined;
+    } else if (opcode === Opcode.LOOKUP) {
+      if (len < 42 || bytes[len - 1] !== 0) return undefined;
+      const n = len - 41;
+      if (bytes.indexOf(0, 40) !== len - 1) return undefined;
+      if (bytes[40] === DOT && (n === 1 || (n === 2 && bytes[41] === DOT))) return undefined;
+    } else {
+      return undefined;
+    }
+    const unique = v.getBigUint64(8, true);
+    const nodeid = v.getBigUint64(16, true);
+    try {
+      if (opcode === Opcode.GETATTR) {
+        const out = this.#attrView;
+        this.handler.getattrInto(out, 16, nodeid, v.getUint32(40, true), v.getBigUint64(48, true));
+        out.setUint32(0, ATTR_REPLY_SIZE, true);
+        out.setInt32(4, 0, true);
+        out.setBigUint64(8, unique, true);
+        return this.#attrReply;
+      }
+      const out = this.#entryView;
+      const errno = this.handler.lookupInto(out, 16, nodeid, bytes.subarray(40, len - 1));
+      if (errno !== 0) return this.#bare(unique, errno);
+      out.setUint32(0, ENTRY_REPLY_SIZE, true);
+      out.setInt32(4, 0, true);
+      out.setBigUint64(8, unique, true);
+      return this.#entryReply;
+    } catch (e) {
+      if (e instanceof SysError) return this.#bare(unique, e.errno);
+      this.#log(
+        `ringside engine: ${
+          opcode === Opcode.GETATTR ? "GETATTR" : "LOOKUP"
+        } ${unique} failed unexpectedly: ${e instanceof Error ? e.stack ?? e.message : String(e)}`,
       );
       return encodeErrorReply(unique, Errno.EIO);
     }

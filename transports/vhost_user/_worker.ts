@@ -808,23 +808,29 @@ function noteKick(slot: Slot): void {
 async function serveLoop(): Promise<void> {
   for (;;) {
     if (pollDirty) rebuildPollSet();
-    let n = pollSet.wait(0);
-    if (n === 0 && pending > 0) {
-      n = pollSet.wait(1);
-    } else if (n === 0) {
-      if (pollPaused > 0) pollPaused--;
-      else if (pollMaxMs > 0 && pollSlots.length > 0) pollRings();
+    let n = 0;
+    const polls = pollMaxMs > 0 && pollSlots.length > 0;
+    if (pending > 0) {
+      n = pollSet.wait(0);
+      if (n === 0) n = pollSet.wait(1);
+    } else if (polls && pollPaused > 0) {
+      pollPaused--; // not polling: straight to the sleep below (each system call costs here)
+    } else if (polls) {
       n = pollSet.wait(0);
       if (n === 0) {
-        const from = pollMaxMs > 0 ? performance.now() : 0;
-        // a recorder holding records: their time bound holds while idle too
-        // (its own timer needs the event loop, which this loop leaves only
-        // for commands)
-        const held = recorder !== undefined && recorder.bufferedBytes > 0;
-        n = pollSet.wait(held ? IDLE_FLUSH_MS : -1);
-        if (n === 0 && held) recorder!.flush();
-        if (pollMaxMs > 0) lastSleepMs = performance.now() - from;
+        pollRings();
+        n = pollSet.wait(0);
       }
+    }
+    if (pending === 0 && n === 0) {
+      const from = pollMaxMs > 0 ? performance.now() : 0;
+      // a recorder holding records: their time bound holds while idle too
+      // (its own timer needs the event loop, which this loop leaves only
+      // for commands)
+      const held = recorder !== undefined && recorder.bufferedBytes > 0;
+      n = pollSet.wait(held ? IDLE_FLUSH_MS : -1);
+      if (n === 0 && held) recorder!.flush();
+      if (pollMaxMs > 0) lastSleepMs = performance.now() - from;
     }
     if (n > 0) {
       for (let i = 1; i < pollSlots.length + 1; i++) {
