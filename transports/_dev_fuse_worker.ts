@@ -24,6 +24,7 @@ const EINTR = 4;
 const EIO = 5;
 const EAGAIN = 11;
 const ENODEV = 19;
+const ECONNABORTED = 103;
 
 let server: FuseServer | undefined;
 
@@ -107,7 +108,11 @@ async function serve(
     if (n < 0) {
       const e = -n;
       if (e === ENOENT || e === EINTR || e === EAGAIN) continue;
-      if (e !== ENODEV) reason = `read from /dev/fuse failed: errno ${e}`;
+      // ENODEV: the kernel ended the connection (unmounted, or aborted).
+      // ECONNABORTED says the same for a connection that was aborted; Linux
+      // 6.18 here also returns it, about once in twenty, as a detached
+      // mount's last file closes.
+      if (e !== ENODEV && e !== ECONNABORTED) reason = `read from /dev/fuse failed: errno ${e}`;
       break;
     }
     if (n < FUSE_IN_HEADER_SIZE) {
