@@ -34,8 +34,17 @@ const libc = openLibc(
       result: "i32",
       nonblocking: true,
     },
+    sched_yield: { parameters: [], result: "i32" },
   } as const,
 );
+
+/**
+ * `sched_yield(2)`: lets another thread that is ready on this core run first
+ * (a spinning poller's way of not standing in front of the thread it waits for).
+ */
+export function schedYield(): void {
+  libc.sched_yield();
+}
 
 /** One entry of the poll set. */
 export interface PollFd {

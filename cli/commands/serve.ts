@@ -166,7 +166,7 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     )
     .option(
       "--poll-us <us>",
-      "after a burst, watch the rings this long (adaptive, at most; default 32) before sleeping; 0: never poll",
+      "after a burst, watch the rings this long (adaptive, at most; default 256) before sleeping; 0: never poll",
     )
     .option("--snapshot", "with --record: store the shared directory first in FILE.snapshot/")
     .option("--forget-reply <mode>", "unix: header (default, what Renode waits for) or none")

@@ -118,10 +118,12 @@ export interface VhostUserBackendOptions {
    * Adaptive ring polling: after each burst of requests the queue Worker
    * keeps watching the available rings (no system call; the driver is told
    * not to kick) for a window of at most this many us before it sleeps in
-   * poll(2) (default 32; 0: sleep at once). The window grows while requests
-   * come back within it and shrinks to nothing while they do not, so a guest
-   * that is slow to come back costs little CPU, one that comes back at once
-   * is served without a thread wake-up (tens of us on a VM).
+   * poll(2) (default 256; 0: sleep at once). The window grows while requests
+   * come back within it and shrinks while they do not, and polling pauses
+   * when they mostly come back too late, so a guest that is slow to come back
+   * costs little CPU; one that comes back within it is served without a kick
+   * or a thread wake-up (tens of us on a VM). The spin yields its core to
+   * threads waiting for it (QEMU's, on a small host).
    */
   spinMicroseconds?: number;
   /** Called whenever a front-end connects (`connected`) or goes away (`disconnected`). */
