@@ -280,6 +280,15 @@ export class Passthrough {
   /** {@linkcode #lookupChild} returning the errno of a failed open instead of throwing it. */
   #tryLookupChild(parent: Inode, name: Uint8Array): FuseEntryOut | number {
     if (parent.type !== fs.S_IFDIR) return Errno.ENOTDIR;
+    const child = this.#internChild(parent, name);
+    return typeof child === "number" ? child : this.#entry(child.inode, child.st);
+  }
+
+  /**
+   * Opens `name` in `parent` as `O_PATH` without following it and counts a
+   * lookup: its inode and attributes, or the errno of the open.
+   */
+  #internChild(parent: Inode, name: Uint8Array): { inode: Inode; st: fs.Stat } | number {
     const fd = fs.tryOpenat(parent.fd, name, { flags: fs.O_PATH | fs.O_NOFOLLOW });
     if (fd < 0) return -fd;
     let st: fs.Stat;
@@ -289,8 +298,7 @@ export class Passthrough {
       fs.close(fd);
       throw e;
     }
-    const inode = this.inodes.intern(fd, st);
-    return this.#entry(inode, st);
+    return { inode: this.inodes.intern(fd, st), st };
   }
 
   /** Counts a lookup of an object for which we hold an open descriptor `fd` (after a create). */
@@ -1094,16 +1102,9 @@ export class Passthrough {
   lookupInto(v: DataView, o: number, nodeid: bigint, name: Uint8Array): number {
     const parent = this.#dir(nodeid);
     checkName(name);
-    const fd = fs.tryOpenat(parent.fd, name, { flags: fs.O_PATH | fs.O_NOFOLLOW });
-    if (fd < 0) return -fd;
-    let st: fs.Stat;
-    try {
-      st = fs.fstat(fd);
-    } catch (e) {
-      fs.close(fd);
-      throw e;
-    }
-    this.#writeEntryOut(v, o, this.inodes.intern(fd, st).nodeid, st);
+    const child = this.#internChild(parent, name);
+    if (typeof child === "number") return child;
+    this.#writeEntryOut(v, o, child.inode.nodeid, child.st);
     return 0;
   }
 

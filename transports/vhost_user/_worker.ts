@@ -390,9 +390,10 @@ const listedLength: number[] = [];
 
 /**
  * Lists `count` bytes of a chain's readable or writable stream from stream
- * offset `skip` in {@linkcode vecIov} (and in the `listed*` arrays, for
- * {@linkcode listedViews}); false when they are not all there or take more
- * than IOV_MAX buffers.
+ * offset `skip` in {@linkcode vecIov} (and, on a recorded device, in the
+ * `listed*` arrays, for {@linkcode listedViews}); false when they are not
+ * all there or take more than IOV_MAX buffers. A 1 MiB WRITE is 256
+ * segments, mostly in one region: its address is looked up once per run.
  */
 function listSegments(
   regions: Uint8Array[],
@@ -402,7 +403,10 @@ function listSegments(
   count: number,
 ): boolean {
   vecIov.clear();
-  listedRegion.length = listedAt.length = listedLength.length = 0;
+  const listing = recording !== undefined;
+  if (listing) listedRegion.length = listedAt.length = listedLength.length = 0;
+  let region: Uint8Array | undefined;
+  let base = 0;
   for (let i = 0; i < lengths.length && count > 0; i++) {
     const len = lengths[i];
     if (skip >= len) {
@@ -411,10 +415,16 @@ function listSegments(
     }
     const take = Math.min(len - skip, count);
     const at = offsets[i] + skip;
-    if (!vecIov.add(addressOf(regions[i]) + at, take)) return false;
-    listedRegion.push(i);
-    listedAt.push(at);
-    listedLength.push(take);
+    if (regions[i] !== region) {
+      region = regions[i];
+      base = addressOf(region);
+    }
+    if (!vecIov.add(base + at, take)) return false;
+    if (listing) {
+      listedRegion.push(i);
+      listedAt.push(at);
+      listedLength.push(take);
+    }
     count -= take;
     skip = 0;
   }
@@ -715,7 +725,7 @@ let pollMisses = 0;
 /** Requests caught plus windows expired between reviews of what polling costs. */
 const POLL_REVIEW_EVERY = 64;
 /** Most spinning per caught request that polling may cost, in longest windows. */
-const POLL_BUDGET_WINDOWS = 4;
+const POLL_BUDGET_WINDOWS = 2;
 /** Bursts that sleep at once after a review found polling too dear. */
 const POLL_PAUSE_BURSTS = 512;
 let pollWindows = 0;

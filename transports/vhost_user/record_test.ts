@@ -70,6 +70,9 @@ Deno.test("record: per-queue channels, ring events, control messages and a malfo
   const backend = await startVhostUserBackend(socket, dir, {
     log: (l) => logs.push(l),
     record: recorderSpec(capture, { flushMs: 50 }),
+    // no ring polling: every request is kicked (the kicks are counted below)
+    // and a chain published, then broken, is seen only at its kick
+    spinMicroseconds: 0,
   });
   try {
     const fe = await VhostUserFrontend.connect(socket);
