@@ -225,8 +225,7 @@ peerTest("aio file: tshark reads the file, padding blocks and all, and counts ev
   }
 });
 
-/** A recording through AIO by a child process killed with SIGKILL mid-stream: READs with uniques 2, 4, 6, ... */
-/** A recording through AIO killed with SIGKILL (the recorder must have used O_DIRECT). */
+/** A recording through AIO killed with SIGKILL mid-stream (READs with uniques 2, 4, 6, ...; the recorder must have used O_DIRECT). */
 async function killedRecording(path: string): Promise<void> {
   const { directIo } = await killedChild(path, {
     writerThread: false,

@@ -50,6 +50,8 @@ async function withPair(
   }
 }
 
+let unique = 1000n;
+
 /**
  * Sends one request, built for each server with its own ids, to both;
  * asserts equal replies and returns the direct one (copied). `save` names
@@ -57,8 +59,6 @@ async function withPair(
  * kept per server and left out of the comparison, but its low 32 bits (the
  * count of ids drawn) must agree.
  */
-let unique = 1000n;
-
 async function both(
   p: Pair,
   build: (id: (name: string) => bigint) => Uint8Array,

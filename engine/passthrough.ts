@@ -489,9 +489,13 @@ export class Passthrough {
 
   /** GETATTR (through the handle when FUSE_GETATTR_FH is set). */
   getattr(nodeid: bigint, b: RequestBodies["GETATTR"]): ReplyBodies["GETATTR"] {
+    return this.#attrOut(this.#getattrFd(nodeid, b.getattr_flags, b.fh));
+  }
+
+  /** What GETATTR stats: the handle with FUSE_GETATTR_FH, else the node (both must exist). */
+  #getattrFd(nodeid: bigint, getattrFlags: number, fh: bigint): number {
     const inode = this.inodes.get(nodeid);
-    const fd = (b.getattr_flags & 1) !== 0 ? this.handles.get(b.fh).fd : inode.fd;
-    return this.#attrOut(fd);
+    return (getattrFlags & 1) !== 0 ? this.handles.get(fh).fd : inode.fd;
   }
 
   #attrOut(fd: number): ReplyBodies["GETATTR"] {
@@ -1085,8 +1089,7 @@ export class Passthrough {
    * {@linkcode getattr} returns, without building them; throws what it throws.
    */
   getattrInto(v: DataView, o: number, nodeid: bigint, getattrFlags: number, fh: bigint): void {
-    const inode = this.inodes.get(nodeid);
-    const st = fs.fstat((getattrFlags & 1) !== 0 ? this.handles.get(fh).fd : inode.fd);
+    const st = fs.fstat(this.#getattrFd(nodeid, getattrFlags, fh));
     v.setBigUint64(o, this.#attrValid, true);
     v.setUint32(o + 8, this.#attrValidNsec, true);
     v.setUint32(o + 12, 0, true);

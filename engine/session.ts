@@ -161,22 +161,26 @@ export class PassthroughServer implements FuseServer {
       this.#log(`ringside engine: malformed request ${unique}: ${message(e)}`);
       return encodeErrorReply(unique, Errno.EINVAL);
     }
-    const unique = req.header.unique;
     try {
       return this.#dispatch(req);
     } catch (e) {
-      if (e instanceof SysError) return this.#bare(unique, e.errno);
-      if (e instanceof CodecError) {
-        this.#log(`ringside engine: cannot encode the reply to ${req.op} ${unique}: ${e.message}`);
-        return encodeErrorReply(unique, Errno.EIO);
-      }
-      this.#log(
-        `ringside engine: ${req.op} ${unique} failed unexpectedly: ${
-          e instanceof Error ? e.stack ?? e.message : String(e)
-        }`,
-      );
+      return this.#failed(req.op, req.header.unique, e);
+    }
+  }
+
+  /** The reply to a request whose handling threw `e`: its errno, or EIO (logged) for anything else. */
+  #failed(op: string, unique: bigint, e: unknown): Uint8Array {
+    if (e instanceof SysError) return this.#bare(unique, e.errno);
+    if (e instanceof CodecError) {
+      this.#log(`ringside engine: cannot encode the reply to ${op} ${unique}: ${e.message}`);
       return encodeErrorReply(unique, Errno.EIO);
     }
+    this.#log(
+      `ringside engine: ${op} ${unique} failed unexpectedly: ${
+        e instanceof Error ? e.stack ?? e.message : String(e)
+      }`,
+    );
+    return encodeErrorReply(unique, Errno.EIO);
   }
 
   /**
@@ -197,45 +201,41 @@ export class PassthroughServer implements FuseServer {
     ) return undefined;
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     const len = v.getUint32(0, true);
-    const opcode = v.getUint32(4, true);
     if (len !== bytes.length || v.getUint16(36, true) !== 0) return undefined;
-    if (opcode === Opcode.GETATTR) {
-      if (len !== GETATTR_REQUEST_SIZE) return undefined;
-    } else if (opcode === Opcode.LOOKUP) {
-      if (len < 42 || bytes[len - 1] !== 0) return undefined;
-      const n = len - 41;
-      if (bytes.indexOf(0, 40) !== len - 1) return undefined;
-      if (bytes[40] === DOT && (n === 1 || (n === 2 && bytes[41] === DOT))) return undefined;
-    } else {
-      return undefined;
-    }
+    const opcode = v.getUint32(4, true);
     const unique = v.getBigUint64(8, true);
     const nodeid = v.getBigUint64(16, true);
-    try {
-      if (opcode === Opcode.GETATTR) {
-        const out = this.#attrView;
-        this.handler.getattrInto(out, 16, nodeid, v.getUint32(40, true), v.getBigUint64(48, true));
-        out.setUint32(0, ATTR_REPLY_SIZE, true);
-        out.setInt32(4, 0, true);
-        out.setBigUint64(8, unique, true);
-        return this.#attrReply;
+    if (opcode === Opcode.GETATTR) {
+      if (len !== GETATTR_REQUEST_SIZE) return undefined;
+      try {
+        const flags = v.getUint32(40, true);
+        this.handler.getattrInto(this.#attrView, 16, nodeid, flags, v.getBigUint64(48, true));
+      } catch (e) {
+        return this.#failed("GETATTR", unique, e);
       }
-      const out = this.#entryView;
-      const errno = this.handler.lookupInto(out, 16, nodeid, bytes.subarray(40, len - 1));
-      if (errno !== 0) return this.#bare(unique, errno);
-      out.setUint32(0, ENTRY_REPLY_SIZE, true);
-      out.setInt32(4, 0, true);
-      out.setBigUint64(8, unique, true);
-      return this.#entryReply;
-    } catch (e) {
-      if (e instanceof SysError) return this.#bare(unique, e.errno);
-      this.#log(
-        `ringside engine: ${
-          opcode === Opcode.GETATTR ? "GETATTR" : "LOOKUP"
-        } ${unique} failed unexpectedly: ${e instanceof Error ? e.stack ?? e.message : String(e)}`,
-      );
-      return encodeErrorReply(unique, Errno.EIO);
+      return this.#filled(this.#attrReply, this.#attrView, unique);
     }
+    if (opcode !== Opcode.LOOKUP) return undefined;
+    // the name and its NUL end the message, with no NUL before; not . or ..
+    const n = len - 41;
+    if (n < 1 || bytes.indexOf(0, 40) !== len - 1) return undefined;
+    if (bytes[40] === DOT && (n === 1 || (n === 2 && bytes[41] === DOT))) return undefined;
+    let errno: number;
+    try {
+      errno = this.handler.lookupInto(this.#entryView, 16, nodeid, bytes.subarray(40, len - 1));
+    } catch (e) {
+      return this.#failed("LOOKUP", unique, e);
+    }
+    if (errno !== 0) return this.#bare(unique, errno);
+    return this.#filled(this.#entryReply, this.#entryView, unique);
+  }
+
+  /** `reply` (its body already written) with a success fuse_out_header for `unique`. */
+  #filled(reply: Uint8Array, view: DataView, unique: bigint): Uint8Array {
+    view.setUint32(0, reply.length, true);
+    view.setInt32(4, 0, true);
+    view.setBigUint64(8, unique, true);
+    return reply;
   }
 
   /**

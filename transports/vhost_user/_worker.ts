@@ -697,8 +697,7 @@ function yieldToEventLoop(): Promise<void> {
  * {@linkcode POLL_PROBE_EVERY} expired windows, while sleeps stay short, one
  * window of {@linkcode POLL_PROBE_FACTOR} times the largest probes for such a
  * driver; one request caught puts both sides back on the fast path. A driver
- * slow to come back (a guest under emulation) costs a few us of polling per
- * request, one that comes back at once is served without a wake-up.
+ * that comes back within the window is served without a kick or a wake-up.
  *
  * Polling also has to pay for itself: after every {@linkcode POLL_REVIEW_EVERY}
  * requests caught or windows expired, when it spent more than

@@ -120,10 +120,10 @@ export interface VhostUserBackendOptions {
    * not to kick) for a window of at most this many us before it sleeps in
    * poll(2) (default 256; 0: sleep at once). The window grows while requests
    * come back within it and shrinks while they do not, and polling pauses
-   * while it spins more than two windows per request caught, so a guest that is slow to come back
-   * costs little CPU; one that comes back within it is served without a kick
-   * or a thread wake-up (tens of us on a VM). The spin yields its core to
-   * threads waiting for it (QEMU's, on a small host).
+   * while it spins more than two windows per request caught, so a guest that
+   * is slow to come back costs little CPU; one that comes back within it is
+   * served without a kick or a thread wake-up (tens of us on a VM). The spin
+   * yields its core to threads waiting for it (QEMU's, on a small host).
    */
   spinMicroseconds?: number;
   /** Called whenever a front-end connects (`connected`) or goes away (`disconnected`). */
