@@ -199,10 +199,12 @@ export class PassthroughServer implements FuseServer {
       negotiated === null || negotiated.minor < 9 || this.#observer !== undefined ||
       !this.repliesConsumedAtOnce || bytes.length < 40
     ) return undefined;
+    // fuse_in_header.opcode, read before anything is built for the other opcodes
+    const opcode = bytes[4] | bytes[5] << 8 | bytes[6] << 16 | bytes[7] << 24;
+    if (opcode !== Opcode.GETATTR && opcode !== Opcode.LOOKUP) return undefined;
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     const len = v.getUint32(0, true);
     if (len !== bytes.length || v.getUint16(36, true) !== 0) return undefined;
-    const opcode = v.getUint32(4, true);
     const unique = v.getBigUint64(8, true);
     const nodeid = v.getBigUint64(16, true);
     if (opcode === Opcode.GETATTR) {
@@ -215,8 +217,7 @@ export class PassthroughServer implements FuseServer {
       }
       return this.#filled(this.#attrReply, this.#attrView, unique);
     }
-    if (opcode !== Opcode.LOOKUP) return undefined;
-    // the name and its NUL end the message, with no NUL before; not . or ..
+    // LOOKUP: the name and its NUL end the message, with no NUL before; not . or ..
     const n = len - 41;
     if (n < 1 || bytes.indexOf(0, 40) !== len - 1) return undefined;
     if (bytes[40] === DOT && (n === 1 || (n === 2 && bytes[41] === DOT))) return undefined;
