@@ -755,7 +755,7 @@ export class Passthrough {
   readv(fh: bigint, offset: bigint, iov: fs.IoVecList): number | null {
     const h = this.handles.get(fh);
     if ((h.flags & fs.O_DIRECT) !== 0) return null;
-    return fs.preadv(h.fd, iov.bytes, iov.count, offset);
+    return iov.readAt(h.fd, offset);
   }
 
   /**

@@ -730,12 +730,25 @@ export const IOV_MAX = 1024;
  */
 export class IoVecList {
   /** The packed entries (pass to preadv/pwritev). */
-  readonly bytes: Uint8Array = new Uint8Array(IOV_MAX * 16);
-  readonly #words = new Uint32Array(this.bytes.buffer);
+  readonly bytes: Uint8Array;
+  readonly #words: Uint32Array;
   /** Entries added since {@linkcode IoVecList.clear}. */
   count = 0;
   /** Their total length. */
   length = 0;
+
+  /**
+   * An empty list, its entries in `store` when given (a SharedArrayBuffer of
+   * at least IOV_MAX * 16 bytes lets another thread read them).
+   */
+  constructor(store?: ArrayBufferLike) {
+    const buffer = store ?? new ArrayBuffer(IOV_MAX * 16);
+    if (buffer.byteLength < IOV_MAX * 16) {
+      throw new RangeError(`an iovec store needs ${IOV_MAX * 16} bytes, got ${buffer.byteLength}`);
+    }
+    this.bytes = new Uint8Array(buffer, 0, IOV_MAX * 16);
+    this.#words = new Uint32Array(buffer, 0, IOV_MAX * 4);
+  }
 
   /** Empties the list. */
   clear(): void {
@@ -754,6 +767,19 @@ export class IoVecList {
     this.count++;
     this.length += len;
     return true;
+  }
+
+  /** The length of entry `i`. */
+  lengthAt(i: number): number {
+    return this.#words[i * 4 + 2];
+  }
+
+  /**
+   * `preadv(2)` of `fd` at `offset` into the listed buffers; returns the
+   * bytes read. Subclasses may spread a large read over threads.
+   */
+  readAt(fd: number, offset: number | bigint): number {
+    return preadv(fd, this.bytes, this.count, offset);
   }
 }
 

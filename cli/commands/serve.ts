@@ -34,6 +34,8 @@ export interface ServeFlags {
   record?: string;
   snapshot?: true;
   pollUs?: string;
+  /** `--read-threads`. */
+  readThreads?: string;
 }
 
 /** What {@linkcode parseServeArgs} makes of the flags. */
@@ -54,6 +56,8 @@ export interface ServePlan {
   record?: { path: string; snapshot: boolean };
   /** `--poll-us`: the longest adaptive ring-polling window in us (undefined: the back-end's default). */
   pollUs?: number;
+  /** `--read-threads`: threads per large READ (undefined: the back-end's default). */
+  readThreads?: 1 | 2;
 }
 
 function usage(message: string): UserError {
@@ -83,6 +87,13 @@ export function parseServeArgs(flags: ServeFlags): ServePlan {
       );
     }
   }
+  let readThreads: 1 | 2 | undefined;
+  if (flags.readThreads !== undefined) {
+    if (flags.readThreads !== "1" && flags.readThreads !== "2") {
+      throw usage(`--read-threads must be 1 or 2, not ${flags.readThreads}`);
+    }
+    readThreads = flags.readThreads === "1" ? 1 : 2;
+  }
   requireDirectory("serve", flags.sharedDir, "shared directory");
   return {
     transport: "vhost-user",
@@ -93,6 +104,7 @@ export function parseServeArgs(flags: ServeFlags): ServePlan {
     packed: flags.packed ?? true,
     record,
     pollUs,
+    readThreads,
   };
 }
 
@@ -111,6 +123,7 @@ export async function runServe(plan: ServePlan): Promise<number> {
       queues: plan.queues,
       packed: plan.packed,
       spinMicroseconds: plan.pollUs,
+      readThreads: plan.readThreads,
       onEvent: (e) =>
         console.error(
           `ringside serve: front-end ${e.connection} ${
@@ -167,6 +180,11 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     .option(
       "--poll-us <us>",
       "after a burst, watch the rings this long (adaptive, at most; default 256) before sleeping; 0: never poll",
+    )
+    .option(
+      "--read-threads <n>",
+      "threads that copy one READ of 256 KiB or more into guest memory: 2 (default with more " +
+        "than one CPU; a helper takes half, then watches 1 ms for the next) or 1",
     )
     .option("--snapshot", "with --record: store the shared directory first in FILE.snapshot/")
     .option("--forget-reply <mode>", "unix: header (default, what Renode waits for) or none")

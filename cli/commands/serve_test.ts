@@ -21,10 +21,15 @@ Deno.test("serve: flags become a plan (virtiofsd spellings accepted)", () => {
     packed: true,
     record: undefined,
     pollUs: undefined,
+    readThreads: undefined,
   });
   assert.equal(parseServeArgs({ socket: "/s", sharedDir: "/tmp" }).passthrough.cache, "auto");
   assert.equal(parseServeArgs({ socket: "/s", sharedDir: "/tmp", pollUs: "0" }).pollUs, 0);
   assert.equal(parseServeArgs({ socket: "/s", sharedDir: "/tmp", pollUs: "12.5" }).pollUs, 12.5);
+  assert.equal(
+    parseServeArgs({ socket: "/s", sharedDir: "/tmp", readThreads: "1" }).readThreads,
+    1,
+  );
 });
 
 Deno.test("serve: usage mistakes are one-line errors", () => {
@@ -35,6 +40,7 @@ Deno.test("serve: usage mistakes are one-line errors", () => {
     [{ socket: "/s", sharedDir: "/tmp", queues: "0" }, /--queues/, 2],
     [{ socket: "/s", sharedDir: "/tmp", pollUs: "-1" }, /--poll-us must be/, 2],
     [{ socket: "/s", sharedDir: "/tmp", pollUs: "soon" }, /--poll-us must be/, 2],
+    [{ socket: "/s", sharedDir: "/tmp", readThreads: "3" }, /--read-threads must be 1 or 2/, 2],
     [{ socket: "/s", sharedDir: "/tmp", transport: "carrier-pigeon" }, /unknown transport/, 2],
     [{ socket: "/s", sharedDir: "/nonexistent-ringside" }, /does not exist/, 1],
     [{ socket: "/s", sharedDir: "/etc/hostname" }, /is not a directory/, 1],

@@ -26,13 +26,16 @@ export function fuseRequest<K extends OpName>(
   );
 }
 
-/** Sends one request on `queue` and decodes the reply (null body for no reply). */
+/**
+ * Sends one request on `queue` and decodes the reply (null body for no
+ * reply); `replySize` is the writable space, or one writable buffer per size.
+ */
 export async function fuseCall<K extends OpName>(
   queue: FrontendQueue,
   op: K,
   nodeid: bigint,
   body: RequestBodiesInit[K],
-  replySize = 8192,
+  replySize: number | readonly number[] = 8192,
 ): Promise<{ len: number; reply: FuseReplyOf<K> | null }> {
   const req = fuseRequest(op, nodeid, body);
   const used = await queue.roundTripAsync(req, replySize);

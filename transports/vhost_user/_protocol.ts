@@ -168,6 +168,8 @@ export type ToWorker =
     record?: WorkerRecording;
     /** The longest adaptive ring-polling window, in us (default 256; 0: never poll). */
     spinMicroseconds?: number;
+    /** Threads per large READ: 2 (default on a host with more than one CPU) or 1. */
+    readThreads?: number;
   }
   | { type: "record"; messages: RecordedControlMessage[] }
   | { type: "memory"; id: number; regions: WorkerRegion[] }

@@ -25,6 +25,7 @@ import { eventfdRead, eventfdWrite } from "../../sys/eventfd.ts";
 import { Opcode } from "../../codecs/fuse/constants.ts";
 import { PollSet, schedYield } from "../../sys/poll.ts";
 import { IoVecList } from "../../sys/fs.ts";
+import { SplitReadIoVecList } from "../../sys/split_read.ts";
 import type { FuseServer } from "../../engine/types.ts";
 import { instantiateServer, warmUpEngine } from "../server_spec.ts";
 import type {
@@ -366,8 +367,11 @@ function requestBytes(chain: DescChain): Uint8Array {
   return view;
 }
 
-/** The file data of a READ or WRITE, read or written in place in guest memory. */
-const vecIov = new IoVecList();
+/**
+ * The file data of a READ or WRITE, read or written in place in guest
+ * memory; large READs on two threads unless init's `readThreads` is 1.
+ */
+let vecIov: IoVecList = new IoVecList();
 /** fuse_in_header and fuse_read_in / fuse_write_in of the request {@linkcode serveVectored} serves. */
 const vecHead = new Uint8Array(80);
 const vecHeadView = new DataView(vecHead.buffer);
@@ -887,6 +891,9 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   control = m.control;
   const pollUs = m.spinMicroseconds ?? DEFAULT_POLL_US;
   if (pollUs > 0) pollMaxMs = pollWindowMs = pollUs / 1000;
+  if ((m.readThreads ?? (navigator.hardwareConcurrency > 1 ? 2 : 1)) > 1) {
+    vecIov = new SplitReadIoVecList({ helper: true });
+  }
   try {
     if (m.record !== undefined) {
       const mod = await import(m.record.module) as Record<string, unknown>;
@@ -913,5 +920,6 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   } catch (e) {
     post({ type: "failed", message: `queue worker failed: ${(e as Error).stack}` });
   }
+  if (vecIov instanceof SplitReadIoVecList) vecIov.close();
   self.close();
 };

@@ -28,7 +28,8 @@ interface Fixture {
 
 async function withBackend(
   fn: (f: Fixture) => Promise<void>,
-  options: { packed?: boolean; queues?: number; spinMicroseconds?: number } = {},
+  options: { packed?: boolean; queues?: number; spinMicroseconds?: number; readThreads?: 1 | 2 } =
+    {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "ringside-vu-test-" });
   const socket = `${dir}.sock`;
@@ -38,6 +39,7 @@ async function withBackend(
     packed: options.packed,
     queues: options.queues,
     spinMicroseconds: options.spinMicroseconds,
+    readThreads: options.readThreads,
   });
   try {
     await fn({ dir, socket, backend, logs });
@@ -121,6 +123,50 @@ Deno.test("FUSE over the rings: INIT, LOOKUP, GETATTR, READ on any queue; FORGET
     }
   });
 });
+
+for (const readThreads of [1, 2] as const) {
+  Deno.test(`large READs into page-sized guest buffers come back whole (${readThreads} read thread(s))`, async () => {
+    await withBackend(async ({ dir, socket }) => {
+      const size = 3 * 1024 * 1024 + 5000;
+      const data = new Uint8Array(size);
+      const view = new DataView(data.buffer);
+      for (let i = 0; i + 4 <= size; i += 4) view.setUint32(i, i * 2654435761 >>> 0, true);
+      await Deno.writeFile(`${dir}/big`, data);
+      // room for a 1 MiB read in pages: 258 descriptors, as a Linux guest sends it
+      const { fe, dev } = await connectAndInit(socket, { queueSize: 512, memorySize: 32 << 20 });
+      try {
+        const q = dev.queues[1];
+        const lookup = await fuseCall(q, "LOOKUP", 1n, { name: "big" });
+        const nodeid = (lookup.reply!.body as { nodeid: bigint }).nodeid;
+        const open = await fuseCall(q, "OPEN", nodeid, { flags: 0, open_flags: 0 });
+        const fh = (open.reply!.body as { fh: bigint }).fh;
+        const pages = [16, ...new Array(256).fill(4096)];
+        // whole reads, unaligned ones, one that ends inside the file's last MiB, one past its end
+        for (const offset of [0, 1 << 20, 12345, 2 * (1 << 20) + 77, size - 100, size + 1]) {
+          for (let round = 0; round < 3; round++) {
+            const read = await fuseCall(q, "READ", nodeid, {
+              fh,
+              offset: BigInt(offset),
+              size: 1 << 20,
+              read_flags: 0,
+              lock_owner: 0n,
+              flags: 0,
+              padding: 0,
+            }, pages);
+            assert.equal(read.reply?.header.error, 0);
+            const got = (read.reply!.body as { data: Uint8Array }).data;
+            const want = data.subarray(Math.min(offset, size), Math.min(offset + (1 << 20), size));
+            assert.equal(got.length, want.length, `READ at ${offset}: length`);
+            const diff = got.findIndex((b, i) => b !== want[i]);
+            assert.equal(diff, -1, `READ at ${offset}: first difference at ${diff}`);
+          }
+        }
+      } finally {
+        fe.close();
+      }
+    }, { readThreads });
+  });
+}
 
 Deno.test("packed rings: the same requests end to end", async () => {
   await withBackend(async ({ dir, socket }) => {

@@ -151,12 +151,17 @@ export class FrontendQueue {
 
   /**
    * Makes a request available (readable parts, then writable space of
-   * `replySize` bytes) and kicks when the back-end asked for it. Returns the
-   * token, or null when the ring or buffer memory is full.
+   * `replySize` bytes, or one writable part per size listed) and kicks when
+   * the back-end asked for it. Returns the token, or null when the ring or
+   * buffer memory is full.
    */
-  submit(readable: Uint8Array | Uint8Array[], replySize: number): number | null {
+  submit(
+    readable: Uint8Array | Uint8Array[],
+    replySize: number | readonly number[],
+  ): number | null {
     const parts = readable instanceof Uint8Array ? [readable] : readable;
-    const t = this.driver.add(parts, replySize > 0 ? [replySize] : []);
+    const sizes = typeof replySize === "number" ? (replySize > 0 ? [replySize] : []) : replySize;
+    const t = this.driver.add(parts, sizes);
     if (t === null) return null;
     this.notify();
     return t;
@@ -232,7 +237,7 @@ export class FrontendQueue {
   /** {@linkcode FrontendQueue.roundTrip} without blocking the event loop. */
   async roundTripAsync(
     request: Uint8Array,
-    replySize: number,
+    replySize: number | readonly number[],
     timeoutMs = 5000,
   ): Promise<UsedBuffer> {
     const token = this.submit(request, replySize);
