@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AT_FDCWD, close, IoVecList, O_DIRECTORY, O_RDONLY, openat } from "./fs.ts";
+import { AT_FDCWD, close, type IoVecList, O_DIRECTORY, O_RDONLY, openat } from "./fs.ts";
 import { SysError } from "./libc.ts";
 import { SPLIT_READ_MIN, SplitReadIoVecList } from "./split_read.ts";
 
