@@ -101,6 +101,7 @@ async function benchMain(args: string[]): Promise<number> {
       baseline: { type: "string", default: "vfs-auto" },
       out: { type: "string" },
       mem: { type: "string", default: "1G" },
+      pair: { type: "string", multiple: true, default: [] },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -108,19 +109,35 @@ async function benchMain(args: string[]): Promise<number> {
     console.log(
       "usage: deno run -A bench/guest_bench.ts [--reps N] [--configs vfs-auto,vfs-none,9p,tmpfs]\n" +
         "       [--vhost-user SOCKET[=LABEL]]... [--hostdir DIR] [--baseline LABEL] [--out FILE.jsonl]\n" +
-        "       [--mem SIZE] [-- FSBENCH_ARGS...]",
+        "       [--mem SIZE] [--pair LABEL/BASE]... [-- FSBENCH_ARGS...]\n" +
+        "--pair LABEL/BASE: also print LABEL's ratio to BASE within each rep (rows of a rep run\n" +
+        "back to back, so each ratio shares the host's state): median and range over the reps",
     );
     return 0;
   }
   const reps = Number(values.reps);
   const configs = values.configs.split(",").map((s) => s.trim()).filter((s) => s !== "");
   const rows = rowsFor(configs, values["vhost-user"]);
+  const pairs = values.pair.map((p) => {
+    const [label, base, extra] = p.split("/");
+    if (
+      extra !== undefined || !rows.some((r) => r.label === label) ||
+      !rows.some((r) => r.label === base)
+    ) {
+      throw new Error(`--pair ${p}: expected LABEL/BASE, two of ${rows.map((r) => r.label)}`);
+    }
+    return { label, base };
+  });
   const fsbenchArgs = positionals.length > 0 ? positionals : DEFAULT_FSBENCH;
   const ownDir = values.hostdir === undefined;
   const hostDir = values.hostdir ??
     await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-guest-bench-" });
   const image = await ensureGuestImage({ log: (l) => console.error(`guest_bench: ${l}`) });
   const results = new Map<string, Record<string, number>[]>(rows.map((r) => [r.label, []]));
+  /** Per row, each rep's result (undefined where the run failed), for --pair. */
+  const byRep = new Map<string, (Record<string, number> | undefined)[]>(
+    rows.map((r) => [r.label, []]),
+  );
   const out = values.out !== undefined
     ? await Deno.open(values.out, { write: true, create: true, truncate: true })
     : undefined;
@@ -142,9 +159,11 @@ async function benchMain(args: string[]): Promise<number> {
               new TextDecoder().decode(r.stderr).trim()
             }`,
           );
+          byRep.get(row.label)!.push(undefined);
           continue;
         }
         results.get(row.label)!.push(JSON.parse(text));
+        byRep.get(row.label)!.push(JSON.parse(text));
         await out?.write(new TextEncoder().encode(text + "\n"));
         console.error(
           `guest_bench: ${row.label} rep ${rep}: ${(r.wallMs / 1000).toFixed(1)} s (boot ${
@@ -192,6 +211,33 @@ async function benchMain(args: string[]): Promise<number> {
           i,
         ) => (base[i] > 0 ? `${(v / base[i]).toFixed(2)}x` : "-")),
       ]),
+    ));
+  }
+  if (pairs.length > 0) {
+    console.log(
+      "\nratio within each rep: median (lowest-highest) over the reps where both ran\n",
+    );
+    console.log(table(
+      ["pair", ...METRICS.map(([, t]) => t)],
+      pairs.map(({ label, base }) => {
+        const a = byRep.get(label)!;
+        const b = byRep.get(base)!;
+        return [
+          `${label} / ${base}`,
+          ...METRICS.map(([k]) => {
+            const ratios: number[] = [];
+            for (let i = 0; i < Math.min(a.length, b.length); i++) {
+              const x = a[i]?.[k];
+              const y = b[i]?.[k];
+              if (x !== undefined && y !== undefined && y > 0) ratios.push(x / y);
+            }
+            if (ratios.length === 0) return "-";
+            return `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${
+              Math.max(...ratios).toFixed(2)
+            })`;
+          }),
+        ];
+      }),
     ));
   }
   return [...results.values()].every((r) => r.length === reps) ? 0 : 1;

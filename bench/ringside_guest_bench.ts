@@ -15,6 +15,10 @@
  * `ringside-auto`, recorded to a capture in DIR (what `serve --record`
  * costs a real guest; the capture is removed afterwards and its size printed).
  *
+ * Each ringside row is also paired with virtiofsd at the same caching
+ * (`--pair`): the ratio within each rep, median and range, since a boot's
+ * host memory placement moves the copy-bound rows of both back-ends alike.
+ *
  * Arguments are passed on to guest_bench.ts. Under `deno bench` this file
  * registers nothing (it is a script).
  *
@@ -22,6 +26,17 @@
  */
 import { startVhostUserBackend } from "../transports/vhost_user/mod.ts";
 import { recorderSpec } from "../engine/recorder.ts";
+
+/** `--pair` flags for the ringside rows whose virtiofsd counterpart runs (unless the caller pairs). */
+function pairArgs(args: string[]): string[] {
+  if (args.includes("--pair")) return [];
+  const at = args.indexOf("--configs");
+  const configs = (at >= 0 ? args[at + 1] ?? "" : "vfs-auto,vfs-none,9p").split(",");
+  const out: string[] = [];
+  if (configs.includes("vfs-auto")) out.push("--pair", "ringside-auto/vfs-auto");
+  if (configs.includes("vfs-none")) out.push("--pair", "ringside-never/vfs-none");
+  return out;
+}
 
 async function main(args: string[]): Promise<number> {
   let recordDir: string | undefined;
@@ -70,6 +85,8 @@ async function main(args: string[]): Promise<number> {
         ...(recorded === undefined
           ? []
           : ["--vhost-user", `${hostDir}.record.sock=ringside-record`]),
+        // each ringside row against virtiofsd with the same caching, rep by rep
+        ...pairArgs(args),
         ...args,
       ],
     }).spawn();
