@@ -86,6 +86,12 @@ export class SplitReadIoVecList extends IoVecList {
       const w = new Worker(new URL("./_split_read_worker.ts", import.meta.url), {
         type: "module",
       });
+      // a helper that fails leaves every chunk to the caller (it never claims one
+      // it does not finish: each claimed chunk's read is one FFI call)
+      w.onerror = (e) => {
+        e.preventDefault();
+        if (this.#helper === w) this.#helper = undefined;
+      };
       w.postMessage(shared);
       this.#helper = w;
     }
