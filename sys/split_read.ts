@@ -1,9 +1,10 @@
 /**
  * Large `preadv`s spread over two threads. On this class of host one thread
- * copying page-cache pages into mapped memory runs far below what two do
- * (a 1 MiB read from tmpfs into a memfd: ~135 µs on one thread, ~45 µs on
- * two), and a virtio-fs guest reading with cache=none waits for every such
- * copy. Writes gain nothing this way: a file's writes hold its inode lock.
+ * copying page-cache pages into mapped memory runs far below what two do (a
+ * 1 MiB read from tmpfs into a memfd, measured here: ~130 µs on one thread,
+ * ~45 µs on two spinning C threads, ~80 µs back to back with this module),
+ * and a virtio-fs guest reading with cache=none waits for every such copy.
+ * Writes gain nothing this way: a file's writes hold its inode lock.
  *
  * {@linkcode SplitReadIoVecList} is an {@linkcode IoVecList} whose
  * {@linkcode IoVecList.readAt} cuts a large read into chunks of about 64 KiB
@@ -13,8 +14,9 @@
  * already claimed. A sleeping helper (a futex wake is tens of µs on a VM)
  * joins late or not at all, and the read is then no slower than one
  * `preadv`; after each read the helper watches for the next one for 1 ms,
- * so a stream of large reads finds it awake. The result is what one `preadv` of the whole list would return:
- * the bytes read up to the first short chunk, or the first chunk's error.
+ * so a stream of large reads finds it awake. The result is what one `preadv`
+ * of the whole list would return: the bytes read up to the first short
+ * chunk, or the first chunk's error.
  *
  * @example
  * ```ts
