@@ -8,7 +8,8 @@
  *   memory, split rings, kicks and calls), polled synchronously.
  * - `--dir DIR`: the engine in process (no transport at all).
  * - `--mix getattr,read4k,write4k` (default) runs each for `--duration`
- *   seconds per depth; `--capture FILE` replays a capture as fast as possible
+ *   seconds per depth (`read1m`, `write1m`: 1 MiB in 4 KiB pages); every
+ *   reply must succeed; `--capture FILE` replays a capture as fast as possible
  *   with `depth` requests in flight and reports per opcode.
  *
  * @module
@@ -49,9 +50,32 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** A request as its readable parts (a guest's large WRITE: headers, then pages). */
+type Parts = Uint8Array | Uint8Array[];
+
+/** A reply's fuse_out_header.error (0 on success). */
+function replyError(reply: Uint8Array): number {
+  return reply.length < 16 ? -1 : new DataView(reply.buffer, reply.byteOffset).getInt32(4, true);
+}
+
+function failed(what: string, error: number): UserError {
+  return new UserError(`the back-end failed a ${what} request (error ${error}): no figures for it`);
+}
+
 /** Something that runs one request type at a given depth for a while. */
 interface Driver {
-  run(make: (i: number) => Uint8Array, replySize: number, depth: number, seconds: number): number[];
+  /**
+   * Runs `make`'s requests for `seconds` with `depth` in flight, each with
+   * writable space of `replySize` (one buffer, or one per size listed);
+   * returns the latencies. Throws when a reply reports an error.
+   */
+  run(
+    make: (i: number) => Parts,
+    replySize: number | readonly number[],
+    depth: number,
+    seconds: number,
+    what: string,
+  ): number[];
   call(req: Uint8Array, replySize: number): Uint8Array;
   close(): void;
   label: string;
@@ -65,14 +89,19 @@ function vhostDriver(t: VhostUserTarget): Driver {
       const u = q.roundTrip(req, replySize, 10000);
       return u.written.subarray(0, u.len);
     },
-    run(make, replySize, depth, seconds) {
+    run(make, replySize, depth, seconds, what) {
       const started = new Map<number, number>();
       const lat: number[] = [];
       let i = 0;
       const submit = () => {
         const at = performance.now();
         const token = q.submit(make(i++), replySize);
-        if (token === null) throw new Error("ring full");
+        if (token === null) {
+          throw new UserError(
+            `${what} at depth ${depth}: the ring or the front-end's buffer memory is full ` +
+              "(use a smaller --depth)",
+          );
+        }
         started.set(token, at);
       };
       const end = performance.now() + seconds * 1000;
@@ -84,6 +113,8 @@ function vhostDriver(t: VhostUserTarget): Driver {
         for (const u of used) {
           lat.push(now - started.get(u.token)!);
           started.delete(u.token);
+          const e = replyError(u.written);
+          if (e !== 0) throw failed(what, e);
         }
         if (now >= end) break;
         for (let k = 0; k < used.length; k++) submit();
@@ -107,15 +138,17 @@ function engineDriver(dir: string): Driver {
   return {
     label: `engine:${dir}`,
     call,
-    run(make, _replySize, _depth, seconds) {
+    run(make, _replySize, _depth, seconds, what) {
       // in process there is no queue: depth makes no difference, requests run back to back
       const lat: number[] = [];
       const end = performance.now() + seconds * 1000;
       let i = 0;
       for (;;) {
+        const parts = make(i++);
         const t0 = performance.now();
-        call(make(i++));
+        const r = call(parts instanceof Uint8Array ? parts : concat(parts));
         const t1 = performance.now();
+        if (replyError(r) !== 0) throw failed(what, replyError(r));
         lat.push(t1 - t0);
         if (t1 >= end) break;
       }
@@ -124,6 +157,20 @@ function engineDriver(dir: string): Driver {
     close() {},
   };
 }
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** The operations `--mix` takes; the default mix is the first three. */
+export const MIX_OPS = ["getattr", "read4k", "write4k", "read1m", "write1m"];
+const BIG = 1 << 20;
 
 const FILE = "ringside-bench.dat";
 const FILE_SIZE = 4 << 20;
@@ -141,7 +188,8 @@ function runMix(d: Driver, mix: string[], depths: number[], seconds: number): Be
         major: 7,
         minor: 31,
         max_readahead: 131072,
-        flags: 0,
+        // FUSE_MAX_PAGES, as Linux asks: a back-end then takes 1 MiB requests
+        flags: 1 << 22,
         flags2: 0,
       }),
       4096,
@@ -189,7 +237,32 @@ function runMix(d: Driver, mix: string[], depths: number[], seconds: number): Be
     new DataView(b.buffer, b.byteOffset).setBigUint64(8, unique++, true);
     return b;
   };
-  const makers: Record<string, { name: string; make: (i: number) => Uint8Array; reply: number }> = {
+  // 1 MiB in 4 KiB pages, a descriptor each, as a Linux guest sends cache=none I/O:
+  // fuse_in_header and the op's header in descriptors of their own, then the pages
+  const pages = Array.from({ length: BIG / 4096 }, () => block);
+  const big = (op: "READ" | "WRITE", i: number): Uint8Array[] => {
+    const body = op === "READ"
+      ? { fh, offset: BigInt((i % (FILE_SIZE / BIG)) * BIG), size: BIG, ...rw }
+      : {
+        fh,
+        offset: BigInt((i % (FILE_SIZE / BIG)) * BIG),
+        size: BIG,
+        write_flags: 0,
+        ...rw,
+        data: new Uint8Array(0),
+      };
+    const head = stamp(req(op, 0n, nodeid, body));
+    if (op === "READ") return [head.subarray(0, 40), head.subarray(40)];
+    // the header's len and fuse_write_in.size count the data in the pages
+    const v = new DataView(head.buffer, head.byteOffset);
+    v.setUint32(0, head.length + BIG, true);
+    v.setUint32(56, BIG, true);
+    return [head.subarray(0, 40), head.subarray(40), ...pages];
+  };
+  const makers: Record<
+    string,
+    { name: string; make: (i: number) => Parts; reply: number | readonly number[] }
+  > = {
     getattr: {
       name: "GETATTR",
       make: () => stamp(req("GETATTR", 0n, nodeid, { getattr_flags: 0, dummy: 0, fh: 0n })),
@@ -223,15 +296,21 @@ function runMix(d: Driver, mix: string[], depths: number[], seconds: number): Be
         ),
       reply: 64,
     },
+    read1m: {
+      name: "READ 1M",
+      make: (i) => big("READ", i),
+      reply: [16, ...pages.map(() => 4096)],
+    },
+    write1m: { name: "WRITE 1M", make: (i) => big("WRITE", i), reply: 64 },
   };
   const rows: BenchRow[] = [];
   for (const depth of depths) {
     for (const m of mix) {
       const k = makers[m];
-      d.run(k.make, k.reply, depth, Math.min(0.2, seconds / 5)); // warm up
+      d.run(k.make, k.reply, depth, Math.min(0.2, seconds / 5), k.name); // warm up
       const c0 = cpuSeconds();
       const t0 = performance.now();
-      const lat = d.run(k.make, k.reply, depth, seconds);
+      const lat = d.run(k.make, k.reply, depth, seconds, k.name);
       const wall = (performance.now() - t0) / 1000;
       const cpu = cpuSeconds() - c0;
       lat.sort((a, b) => a - b);
@@ -334,8 +413,8 @@ export async function runBenchBackend(
   }
   const mix = (flags.mix ?? "getattr,read4k,write4k").split(",").map((s) => s.trim());
   for (const m of mix) {
-    if (!["getattr", "read4k", "write4k"].includes(m)) {
-      throw new UserError(`--mix: unknown operation "${m}" (getattr, read4k, write4k)`, 2);
+    if (!MIX_OPS.includes(m)) {
+      throw new UserError(`--mix: unknown operation "${m}" (${MIX_OPS.join(", ")})`, 2);
     }
   }
   const socket = flags.target === undefined
@@ -371,7 +450,8 @@ export async function runBenchBackend(
     };
   }
   const d = socket !== undefined
-    ? vhostDriver(await VhostUserTarget.open(socket, { queueSize: 128 }))
+    // a 1 MiB request in pages is 258 descriptors: the ring needs more than 128
+    ? vhostDriver(await VhostUserTarget.open(socket, { queueSize: 512 }))
     : engineDriver(flags.dir!);
   try {
     return { label: d.label, rows: runMix(d, mix, depths, seconds) };
@@ -407,7 +487,11 @@ export function registerBenchBackend(program: Command<[], { debug?: true }>): vo
     .option("--target <target>", "vhost-user:SOCKET")
     .option("--dir <dir>", "the engine in process over this directory")
     .option("--depth <list>", "queue depths (default 1,16)")
-    .option("--mix <ops>", "getattr,read4k,write4k (default all three)")
+    .option(
+      "--mix <ops>",
+      "getattr,read4k,write4k (the default), read1m,write1m (1 MiB in 4 KiB pages, as a guest " +
+        "sends cache=none I/O)",
+    )
     .option("--capture <file>", "replay this capture instead of a mix")
     .option("--duration <s>", "seconds per row (default 2)")
     .option("--json", "print JSON")
