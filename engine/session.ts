@@ -290,12 +290,8 @@ export class PassthroughServer implements FuseServer {
   /** A WRITE reply of `size` bytes written, in the reused buffer. */
   #writeOut(unique: bigint, size: number): Uint8Array {
     // fuse_out_header, then fuse_write_out (size, padding)
-    const v = this.#writeView;
-    v.setUint32(0, WRITE_REPLY_SIZE, true);
-    v.setInt32(4, 0, true);
-    v.setBigUint64(8, unique, true);
-    v.setUint32(16, size, true);
-    return this.#writeReply;
+    this.#writeView.setUint32(16, size, true);
+    return this.#filled(this.#writeReply, this.#writeView, unique);
   }
 
   #reply(req: FuseRequest, body: unknown): Uint8Array {

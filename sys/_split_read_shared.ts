@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { errno, openLibc } from "./libc.ts";
+import { preadv } from "./fs.ts";
+import { SysError } from "./libc.ts";
 
 /** Target bytes per chunk. */
 export const CHUNK_BYTES = 64 * 1024;
@@ -61,10 +62,6 @@ export function claimChunk(ctl: Int32Array, gen: number): number {
   }
 }
 
-const lib = openLibc({
-  preadv: { parameters: ["i32", "buffer", "i32", "i64"], result: "isize" },
-});
-
 /** `preadv` of chunk `i` (iovecs `first`.. in `iov`); its result (bytes or -errno) goes to `result[i]`. */
 export function readChunk(
   iov: Uint8Array,
@@ -75,6 +72,10 @@ export function readChunk(
   result: Float64Array,
   i: number,
 ): void {
-  const r = Number(lib.preadv(fd, iov.subarray(first * 16), count, BigInt(offset)));
-  result[i] = r < 0 ? -errno() : r;
+  try {
+    result[i] = preadv(fd, iov.subarray(first * 16), count, offset);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    result[i] = -e.errno;
+  }
 }

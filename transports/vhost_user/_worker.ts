@@ -24,7 +24,6 @@ import {
 import { eventfdRead, eventfdWrite } from "../../sys/eventfd.ts";
 import { Opcode } from "../../codecs/fuse/constants.ts";
 import { PollSet, schedYield } from "../../sys/poll.ts";
-import { IoVecList } from "../../sys/fs.ts";
 import { SplitReadIoVecList } from "../../sys/split_read.ts";
 import type { FuseServer } from "../../engine/types.ts";
 import { instantiateServer, warmUpEngine } from "../server_spec.ts";
@@ -369,9 +368,10 @@ function requestBytes(chain: DescChain): Uint8Array {
 
 /**
  * The file data of a READ or WRITE, read or written in place in guest
- * memory; large READs on two threads unless init's `readThreads` is 1.
+ * memory; large READs on two threads unless init's `readThreads` is 1
+ * (made at init).
  */
-let vecIov: IoVecList = new IoVecList();
+let vecIov: SplitReadIoVecList;
 /** fuse_in_header and fuse_read_in / fuse_write_in of the request {@linkcode serveVectored} serves. */
 const vecHead = new Uint8Array(80);
 const vecHeadView = new DataView(vecHead.buffer);
@@ -891,9 +891,9 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   control = m.control;
   const pollUs = m.spinMicroseconds ?? DEFAULT_POLL_US;
   if (pollUs > 0) pollMaxMs = pollWindowMs = pollUs / 1000;
-  if ((m.readThreads ?? (navigator.hardwareConcurrency > 1 ? 2 : 1)) > 1) {
-    vecIov = new SplitReadIoVecList({ helper: true });
-  }
+  vecIov = new SplitReadIoVecList({
+    helper: m.readThreads === undefined ? undefined : m.readThreads > 1,
+  });
   try {
     if (m.record !== undefined) {
       const mod = await import(m.record.module) as Record<string, unknown>;
@@ -911,6 +911,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     const skipped = await warmUpEngine(spec);
     if (skipped !== undefined) log(`engine warm-up skipped: ${skipped}`);
   } catch (e) {
+    vecIov.close();
     post({ type: "failed", message: (e as Error).message });
     return;
   }
@@ -920,6 +921,6 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   } catch (e) {
     post({ type: "failed", message: `queue worker failed: ${(e as Error).stack}` });
   }
-  if (vecIov instanceof SplitReadIoVecList) vecIov.close();
+  vecIov.close();
   self.close();
 };
