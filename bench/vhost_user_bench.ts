@@ -20,7 +20,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type FrontendQueue, VhostUserFrontend } from "../transports/vhost_user/frontend.ts";
+import {
+  type FrontendQueue,
+  guestReplySizes,
+  guestRequestParts,
+  VhostUserFrontend,
+} from "../transports/vhost_user/frontend.ts";
 import { decodeReply, encodeRequest, type OpName } from "../codecs/fuse/mod.ts";
 
 const VIRTIOFSD = "/usr/lib/qemu/virtiofsd";
@@ -249,10 +254,6 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
       new DataView(b.buffer, b.byteOffset).setBigUint64(8, unique++, true);
       return b;
     };
-    const withUnique1 = (parts: Uint8Array[]) => {
-      withUnique(parts[0]);
-      return parts;
-    };
     const getattr = fuse("GETATTR", nodeid, { getattr_flags: 0, dummy: 0, fh: 0n });
     const blocks = FILE_SIZE / 4096;
     const readReq = (i: number) =>
@@ -282,44 +283,43 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
         },
       } as never);
     // 1 MiB in 4 KiB pages, one descriptor each, as a Linux guest sends a
-    // cache=none write or read (an indirect table of 258 entries)
+    // cache=none write or read (an indirect table of 258 entries); the WRITE
+    // is encoded once and its offset set per request
     const bigBlocks = FILE_SIZE / BIG;
-    const pages = Array.from({ length: BIG / 4096 }, () => new Uint8Array(4096).fill(0x3c));
-    const bigWrite = (i: number) => {
-      const head = encodeRequest({
-        op: "WRITE",
-        header: { unique: 1n, nodeid, pid: 1 },
-        body: {
-          fh,
-          offset: BigInt((i % bigBlocks) * BIG),
-          size: BIG,
-          write_flags: 0,
-          lock_owner: 0n,
-          flags: 0,
-          padding: 0,
-          data: new Uint8Array(0),
-        },
-      } as never);
-      // the header's length and fuse_write_in.size count the data in the pages that follow
-      const v = new DataView(head.buffer, head.byteOffset);
-      v.setUint32(0, head.length + BIG, true);
-      v.setUint32(56, BIG, true);
-      // fuse_in_header and fuse_write_in in descriptors of their own, as Linux sends them
-      return [head.subarray(0, 40), head.subarray(40), ...pages];
-    };
-    const bigRead = (i: number) => {
-      const head = fuse("READ", nodeid, {
+    const bigWriteReq = encodeRequest({
+      op: "WRITE",
+      header: { unique: 1n, nodeid, pid: 1 },
+      body: {
         fh,
-        offset: BigInt((i % bigBlocks) * BIG),
+        offset: 0n,
         size: BIG,
-        read_flags: 0,
+        write_flags: 0,
         lock_owner: 0n,
         flags: 0,
         padding: 0,
-      });
-      return [head.subarray(0, 40), head.subarray(40)];
+        data: new Uint8Array(BIG).fill(0x3c),
+      },
+    } as never);
+    const bigWrite = (i: number) => {
+      // fuse_write_in.offset
+      new DataView(bigWriteReq.buffer, bigWriteReq.byteOffset)
+        .setBigUint64(48, BigInt((i % bigBlocks) * BIG), true);
+      return guestRequestParts(withUnique(bigWriteReq), 40);
     };
-    const bigReadReply = [16, ...pages.map(() => 4096)];
+    const bigRead = (i: number) =>
+      guestRequestParts(
+        withUnique(fuse("READ", nodeid, {
+          fh,
+          offset: BigInt((i % bigBlocks) * BIG),
+          size: BIG,
+          read_flags: 0,
+          lock_owner: 0n,
+          flags: 0,
+          padding: 0,
+        })),
+        40,
+      );
+    const bigReadReply = guestReplySizes(BIG);
     const rows: Row[] = [];
     const pid = child.pid;
     const row = (name: string, run: () => ReturnType<typeof measure>) => {
@@ -339,8 +339,8 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
         () => measure(q, depth, seconds, (i) => withUnique(writeReq(i)), 64),
       );
     }
-    row("WRITE 1M qd1", () => measure(q, 1, seconds, (i) => withUnique1(bigWrite(i)), 64));
-    row("READ 1M qd1", () => measure(q, 1, seconds, (i) => withUnique1(bigRead(i)), bigReadReply));
+    row("WRITE 1M qd1", () => measure(q, 1, seconds, bigWrite, 64));
+    row("READ 1M qd1", () => measure(q, 1, seconds, bigRead, bigReadReply));
     return rows;
   } finally {
     fe.close();

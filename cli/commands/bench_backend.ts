@@ -20,6 +20,8 @@ import { decodeReply, encodeRequest, opcodeName, type OpName } from "../../codec
 import { createPassthrough } from "../../engine/session.ts";
 import { replay, type ReplayTarget } from "../../engine/replayer.ts";
 import { loadCapture, VhostUserTarget } from "./_replay_io.ts";
+import { replyError } from "../../transports/framing.ts";
+import { guestReplySizes, guestRequestParts } from "../../transports/vhost_user/frontend.ts";
 
 /** One row of the benchmark. */
 export interface BenchRow {
@@ -50,32 +52,35 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** A request as its readable parts (a guest's large WRITE: headers, then pages). */
-type Parts = Uint8Array | Uint8Array[];
-
-/** A reply's fuse_out_header.error (0 on success). */
-function replyError(reply: Uint8Array): number {
-  return reply.length < 16 ? -1 : new DataView(reply.buffer, reply.byteOffset).getInt32(4, true);
+/** One operation of the mix. */
+interface Maker {
+  /** Its row name (`READ 4k`). */
+  name: string;
+  /** The `i`th request. */
+  make: (i: number) => Uint8Array;
+  /** Writable space for the reply: one buffer, or one per size listed. */
+  reply: number | readonly number[];
+  /**
+   * Through a ring, the request goes as a Linux guest queues large I/O:
+   * headers, arguments of this many bytes, then the data in pages.
+   */
+  paged?: number;
 }
 
-function failed(what: string, error: number): UserError {
-  return new UserError(`the back-end failed a ${what} request (error ${error}): no figures for it`);
+/** Checks a reply's fuse_out_header: the run stops at the first error. */
+function checkReply(m: Maker, reply: Uint8Array): void {
+  const error = reply.length < 16 ? -1 : replyError(reply);
+  if (error !== 0) {
+    throw new UserError(
+      `the back-end failed a ${m.name} request (error ${error}): no figures for it`,
+    );
+  }
 }
 
 /** Something that runs one request type at a given depth for a while. */
 interface Driver {
-  /**
-   * Runs `make`'s requests for `seconds` with `depth` in flight, each with
-   * writable space of `replySize` (one buffer, or one per size listed);
-   * returns the latencies. Throws when a reply reports an error.
-   */
-  run(
-    make: (i: number) => Parts,
-    replySize: number | readonly number[],
-    depth: number,
-    seconds: number,
-    what: string,
-  ): number[];
+  /** Runs `m`'s requests for `seconds` with `depth` in flight; returns the latencies. */
+  run(m: Maker, depth: number, seconds: number): number[];
   call(req: Uint8Array, replySize: number): Uint8Array;
   close(): void;
   label: string;
@@ -89,16 +94,17 @@ function vhostDriver(t: VhostUserTarget): Driver {
       const u = q.roundTrip(req, replySize, 10000);
       return u.written.subarray(0, u.len);
     },
-    run(make, replySize, depth, seconds, what) {
+    run(m, depth, seconds) {
       const started = new Map<number, number>();
       const lat: number[] = [];
       let i = 0;
       const submit = () => {
         const at = performance.now();
-        const token = q.submit(make(i++), replySize);
+        const r = m.make(i++);
+        const token = q.submit(m.paged === undefined ? r : guestRequestParts(r, m.paged), m.reply);
         if (token === null) {
           throw new UserError(
-            `${what} at depth ${depth}: the ring or the front-end's buffer memory is full ` +
+            `${m.name} at depth ${depth}: the ring or the front-end's buffer memory is full ` +
               "(use a smaller --depth)",
           );
         }
@@ -113,8 +119,7 @@ function vhostDriver(t: VhostUserTarget): Driver {
         for (const u of used) {
           lat.push(now - started.get(u.token)!);
           started.delete(u.token);
-          const e = replyError(u.written);
-          if (e !== 0) throw failed(what, e);
+          checkReply(m, u.written);
         }
         if (now >= end) break;
         for (let k = 0; k < used.length; k++) submit();
@@ -138,17 +143,16 @@ function engineDriver(dir: string): Driver {
   return {
     label: `engine:${dir}`,
     call,
-    run(make, _replySize, _depth, seconds, what) {
+    run(m, _depth, seconds) {
       // in process there is no queue: depth makes no difference, requests run back to back
       const lat: number[] = [];
       const end = performance.now() + seconds * 1000;
       let i = 0;
       for (;;) {
-        const parts = make(i++);
         const t0 = performance.now();
-        const r = call(parts instanceof Uint8Array ? parts : concat(parts));
+        const r = call(m.make(i++));
         const t1 = performance.now();
-        if (replyError(r) !== 0) throw failed(what, replyError(r));
+        checkReply(m, r);
         lat.push(t1 - t0);
         if (t1 >= end) break;
       }
@@ -156,16 +160,6 @@ function engineDriver(dir: string): Driver {
     },
     close() {},
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** The operations `--mix` takes; the default mix is the first three. */
@@ -237,32 +231,18 @@ function runMix(d: Driver, mix: string[], depths: number[], seconds: number): Be
     new DataView(b.buffer, b.byteOffset).setBigUint64(8, unique++, true);
     return b;
   };
-  // 1 MiB in 4 KiB pages, a descriptor each, as a Linux guest sends cache=none I/O:
-  // fuse_in_header and the op's header in descriptors of their own, then the pages
-  const pages = Array.from({ length: BIG / 4096 }, () => block);
-  const big = (op: "READ" | "WRITE", i: number): Uint8Array[] => {
-    const body = op === "READ"
-      ? { fh, offset: BigInt((i % (FILE_SIZE / BIG)) * BIG), size: BIG, ...rw }
-      : {
-        fh,
-        offset: BigInt((i % (FILE_SIZE / BIG)) * BIG),
-        size: BIG,
-        write_flags: 0,
-        ...rw,
-        data: new Uint8Array(0),
-      };
-    const head = stamp(req(op, 0n, nodeid, body));
-    if (op === "READ") return [head.subarray(0, 40), head.subarray(40)];
-    // the header's len and fuse_write_in.size count the data in the pages
-    const v = new DataView(head.buffer, head.byteOffset);
-    v.setUint32(0, head.length + BIG, true);
-    v.setUint32(56, BIG, true);
-    return [head.subarray(0, 40), head.subarray(40), ...pages];
-  };
-  const makers: Record<
-    string,
-    { name: string; make: (i: number) => Parts; reply: number | readonly number[] }
-  > = {
+  // 1 MiB, sent through a ring in 4 KiB pages as a Linux guest sends cache=none
+  // I/O; the WRITE is encoded once and its offset set per request
+  const bigOffset = (i: number) => BigInt((i % (FILE_SIZE / BIG)) * BIG);
+  const bigWrite = req("WRITE", 0n, nodeid, {
+    fh,
+    offset: 0n,
+    size: BIG,
+    write_flags: 0,
+    ...rw,
+    data: new Uint8Array(BIG).fill(0x5a),
+  });
+  const makers: Record<string, Maker> = {
     getattr: {
       name: "GETATTR",
       make: () => stamp(req("GETATTR", 0n, nodeid, { getattr_flags: 0, dummy: 0, fh: 0n })),
@@ -298,19 +278,29 @@ function runMix(d: Driver, mix: string[], depths: number[], seconds: number): Be
     },
     read1m: {
       name: "READ 1M",
-      make: (i) => big("READ", i),
-      reply: [16, ...pages.map(() => 4096)],
+      make: (i) => stamp(req("READ", 0n, nodeid, { fh, offset: bigOffset(i), size: BIG, ...rw })),
+      reply: guestReplySizes(BIG),
+      paged: 40,
     },
-    write1m: { name: "WRITE 1M", make: (i) => big("WRITE", i), reply: 64 },
+    write1m: {
+      name: "WRITE 1M",
+      make: (i) => {
+        // fuse_write_in.offset
+        new DataView(bigWrite.buffer, bigWrite.byteOffset).setBigUint64(48, bigOffset(i), true);
+        return stamp(bigWrite);
+      },
+      reply: 64,
+      paged: 40,
+    },
   };
   const rows: BenchRow[] = [];
   for (const depth of depths) {
     for (const m of mix) {
       const k = makers[m];
-      d.run(k.make, k.reply, depth, Math.min(0.2, seconds / 5), k.name); // warm up
+      d.run(k, depth, Math.min(0.2, seconds / 5)); // warm up
       const c0 = cpuSeconds();
       const t0 = performance.now();
-      const lat = d.run(k.make, k.reply, depth, seconds, k.name);
+      const lat = d.run(k, depth, seconds);
       const wall = (performance.now() - t0) / 1000;
       const cpu = cpuSeconds() - c0;
       lat.sort((a, b) => a - b);

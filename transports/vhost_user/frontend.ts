@@ -84,6 +84,35 @@ export function createSharedGuestMemory(
   return { fd, mapping, memory, size, guestAddr, userAddr };
 }
 
+/**
+ * A FUSE request split as a Linux guest queues it (virtio_fs.c): the
+ * fuse_in_header, the op's arguments (`argBytes`, e.g. 40 for fuse_read_in
+ * or fuse_write_in), then the data in `page`-byte pieces; each part is a
+ * view of `request` (nothing copied). Pass the parts to
+ * {@linkcode FrontendQueue.submit}.
+ */
+export function guestRequestParts(
+  request: Uint8Array,
+  argBytes: number,
+  page = 4096,
+): Uint8Array[] {
+  const parts = [request.subarray(0, 40), request.subarray(40, 40 + argBytes)];
+  for (let at = 40 + argBytes; at < request.length; at += page) {
+    parts.push(request.subarray(at, Math.min(at + page, request.length)));
+  }
+  return parts;
+}
+
+/**
+ * The writable sizes a Linux guest gives a reply with `dataBytes` of data
+ * (a READ's): the 16-byte fuse_out_header, then `page`-byte pieces.
+ */
+export function guestReplySizes(dataBytes: number, page = 4096): number[] {
+  const sizes = [16];
+  for (let left = dataBytes; left > 0; left -= page) sizes.push(Math.min(page, left));
+  return sizes;
+}
+
 /** Options of {@linkcode VhostUserFrontend.request}. */
 export interface RequestOptions {
   /** File descriptors to pass. */
