@@ -16,7 +16,7 @@ import { eventfd, eventfdRead } from "../../sys/eventfd.ts";
 import { close } from "../../sys/socket.ts";
 import { waitReadableAsync } from "../../sys/poll.ts";
 import { startVhostUserBackend, type VhostUserBackend } from "./backend.ts";
-import { type FrontendDevice, VhostUserFrontend } from "./frontend.ts";
+import { type FrontendDevice, guestReplySizes, VhostUserFrontend } from "./frontend.ts";
 import { fuseCall, fuseRequest, INIT_BODY } from "./_fuse_client.ts";
 
 interface Fixture {
@@ -140,7 +140,7 @@ for (const readThreads of [1, 2] as const) {
         const nodeid = (lookup.reply!.body as { nodeid: bigint }).nodeid;
         const open = await fuseCall(q, "OPEN", nodeid, { flags: 0, open_flags: 0 });
         const fh = (open.reply!.body as { fh: bigint }).fh;
-        const pages = [16, ...new Array(256).fill(4096)];
+        const pages = guestReplySizes(1 << 20);
         // whole reads, unaligned ones, one that ends inside the file's last MiB, one past its end
         for (const offset of [0, 1 << 20, 12345, 2 * (1 << 20) + 77, size - 100, size + 1]) {
           for (let round = 0; round < 3; round++) {
