@@ -27,17 +27,6 @@
 import { startVhostUserBackend } from "../transports/vhost_user/mod.ts";
 import { recorderSpec } from "../engine/recorder.ts";
 
-/** `--pair` flags for the ringside rows whose virtiofsd counterpart runs (unless the caller pairs). */
-function pairArgs(args: string[]): string[] {
-  if (args.includes("--pair")) return [];
-  const at = args.indexOf("--configs");
-  const configs = (at >= 0 ? args[at + 1] ?? "" : "vfs-auto,vfs-none,9p").split(",");
-  const out: string[] = [];
-  if (configs.includes("vfs-auto")) out.push("--pair", "ringside-auto/vfs-auto");
-  if (configs.includes("vfs-none")) out.push("--pair", "ringside-never/vfs-none");
-  return out;
-}
-
 async function main(args: string[]): Promise<number> {
   let recordDir: string | undefined;
   const at = args.indexOf("--record-dir");
@@ -86,7 +75,9 @@ async function main(args: string[]): Promise<number> {
           ? []
           : ["--vhost-user", `${hostDir}.record.sock=ringside-record`]),
         // each ringside row against virtiofsd with the same caching, rep by rep
-        ...pairArgs(args),
+        ...(args.includes("--pair")
+          ? []
+          : ["--pair", "ringside-auto/vfs-auto", "--pair", "ringside-never/vfs-none"]),
         ...args,
       ],
     }).spawn();
