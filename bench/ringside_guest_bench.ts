@@ -41,13 +41,14 @@ async function main(args: string[]): Promise<number> {
   // RINGSIDE_SPIN_US: the queue Workers' spin after each burst (default: the back-end's)
   const spinEnv = Deno.env.get("RINGSIDE_SPIN_US");
   const spinMicroseconds = spinEnv === undefined ? undefined : Number(spinEnv);
+  // no extended attributes, like `ringside serve` and virtiofsd by default
   const auto = await startVhostUserBackend(sockets.auto, hostDir, {
-    passthrough: { cache: "auto" },
+    passthrough: { cache: "auto", xattr: false },
     log,
     spinMicroseconds,
   });
   const never = await startVhostUserBackend(sockets.never, hostDir, {
-    passthrough: { cache: "never" },
+    passthrough: { cache: "never", xattr: false },
     log,
     spinMicroseconds,
   });
@@ -57,7 +58,12 @@ async function main(args: string[]): Promise<number> {
   const recorded = capture === undefined ? undefined : await startVhostUserBackend(
     `${hostDir}.record.sock`,
     hostDir,
-    { passthrough: { cache: "auto" }, log, spinMicroseconds, record: recorderSpec(capture) },
+    {
+      passthrough: { cache: "auto", xattr: false },
+      log,
+      spinMicroseconds,
+      record: recorderSpec(capture),
+    },
   );
   try {
     const child = new Deno.Command(Deno.execPath(), {
