@@ -20,6 +20,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { markdownTable as table } from "./_table.ts";
 import { ensureGuestImage, type GuestShare, runGuest } from "../guest/mod.ts";
 
 /** The fsbench metrics shown, with their column titles. */
@@ -73,20 +74,6 @@ function rowsFor(configs: string[], vhostUser: string[]): Row[] {
     rows.push({ label, share: () => ({ kind: "vhost-user", socket }) });
   }
   return rows;
-}
-
-function table(header: string[], body: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    "| " +
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ") +
-    " |";
-  return [
-    line(header),
-    "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|",
-    ...body.map(line),
-  ]
-    .join("\n");
 }
 
 async function benchMain(args: string[]): Promise<number> {

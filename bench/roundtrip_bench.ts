@@ -27,6 +27,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { markdownTable } from "./_table.ts";
 import { ensureGuestImage, type GuestShare, runGuest } from "../guest/mod.ts";
 import { startVhostUserBackend } from "../transports/vhost_user/mod.ts";
 
@@ -348,15 +349,7 @@ async function main(args: string[]): Promise<number> {
     ]);
     const counts = labels.map((l) => `${l} ${results[l][op]?.n ?? 0}`).join(", ");
     console.log(`\n${op.toUpperCase()} round trips (${counts})\n`);
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const fmt = (cells: string[]) =>
-      "| " + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(
-        " | ",
-      ) + " |";
-    console.log(
-      [fmt(header), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...rows.map(fmt)]
-        .join("\n"),
-    );
+    console.log(markdownTable(header, rows));
   }
   return 0;
 }

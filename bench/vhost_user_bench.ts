@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { markdownTable } from "./_table.ts";
 import { parseArgs } from "node:util";
 import {
   type FrontendQueue,
@@ -475,10 +476,6 @@ async function benchMain(args: string[]): Promise<number> {
     }
     return cells;
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (c: string[]) =>
-    "| " + c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join(" | ") +
-    " |";
   console.log(
     `test front-end (TypeScript, sync FFI, watches the used ring ${frontendSpinUs} us before ` +
       `sleeping), ${seconds} s per row, source on /dev/shm, ringside-record capture in ${captureDir}, median of ${rounds} round(s) ` +
@@ -487,10 +484,7 @@ async function benchMain(args: string[]): Promise<number> {
       `1-min load after each round ${loads.join(" ")}, now ` +
       `${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`,
   );
-  console.log(
-    [line(header), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...body.map(line)]
-      .join("\n"),
-  );
+  console.log(markdownTable(header, body));
   return 0;
 }
 
