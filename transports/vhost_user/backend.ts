@@ -263,7 +263,7 @@ class Backend implements VhostUserBackend {
     this.#worker = worker;
     this.#controlFd = controlFd;
     this.#wakeFd = eventfd({ nonblocking: true });
-    this.#log = options.log ?? ((l) => console.error(`ringside serve: ${l}`));
+    this.#log = options.log ?? defaultLog;
     this.#onEvent = options.onEvent;
     this.#recording = options.record !== undefined;
     this.#maxQueues = 1 + (options.queues ?? 1);
@@ -777,6 +777,11 @@ class Backend implements VhostUserBackend {
   }
 }
 
+/** Where the back-end's log lines go when its options name no `log`. */
+function defaultLog(line: string): void {
+  console.error(`ringside serve: ${line}`);
+}
+
 /**
  * Starts a vhost-user-fs back-end listening on `socketPath` (a stale socket
  * file there is replaced) that serves `sharedDir` through the engine's
@@ -807,6 +812,8 @@ export async function startVhostUserBackend(
   const controlFd = eventfd({ nonblocking: true });
   const ready = await new Promise<FromWorker>((resolve) => {
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
+      // what the Worker says while it starts (a warm-up it had to skip)
+      if (e.data.type === "log") (options.log ?? defaultLog)(e.data.line);
       if (e.data.type === "ready" || e.data.type === "failed") resolve(e.data);
     };
     worker.onerror = (e) => {

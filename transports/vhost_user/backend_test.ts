@@ -41,6 +41,8 @@ async function withBackend(
     spinMicroseconds: options.spinMicroseconds,
     readThreads: options.readThreads,
   });
+  // both warm-ups (the engine's, the ring path's) ran: a skipped one says so in the log
+  assert.deepEqual(logs.filter((l) => l.includes("warm-up")), []);
   try {
     await fn({ dir, socket, backend, logs });
   } finally {
