@@ -891,8 +891,8 @@ async function serveLoop(): Promise<void> {
  * walk their 258 descriptors in the interpreter: measured by
  * bench/roundtrip_bench.ts, the first eight or so 1 MiB WRITEs of a fresh
  * daemon took 0.1-0.8 ms more each from wake-up to pwritev than later ones;
- * with it, the first two or three still do (what is left is not the ring
- * code: the guest's pages are touched here for the first time, say).
+ * with it, the first two or three still do (why was not found: this
+ * thread's first touches of the guest's pages are one candidate).
  * Runs before recording and the real server are set up, and leaves both
  * untouched.
  */
