@@ -7,6 +7,7 @@
  * @module
  */
 import type { FuseServer } from "../engine/types.ts";
+import type { IoVecList } from "../sys/fs.ts";
 
 /** How to build a server: `import(module)[factory](...args)`. */
 export interface ServerSpec {
@@ -68,11 +69,16 @@ const ENGINE_FACTORIES = new Set(["createPassthrough", "createRecordingServer"])
  * For a spec whose server is the engine's, runs engine/warmup.ts so that a
  * transport's first requests meet compiled code; returns why it was skipped
  * when it could not run (no temporary directory), undefined otherwise.
+ * `iov`: the I/O list the transport passes to `handleVectored` (its class
+ * is what the compiled in-place READ and WRITE paths are specialised for).
  */
-export async function warmUpEngine(spec: ServerSpec): Promise<string | undefined> {
+export async function warmUpEngine(
+  spec: ServerSpec,
+  iov?: IoVecList,
+): Promise<string | undefined> {
   if (!ENGINE_FACTORIES.has(spec.factory)) return undefined;
   try {
-    (await import("../engine/warmup.ts")).warmUp();
+    (await import("../engine/warmup.ts")).warmUp(undefined, {}, iov);
     return undefined;
   } catch (e) {
     return (e as Error).message;

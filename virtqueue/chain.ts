@@ -8,6 +8,27 @@
 import type { GuestMemory } from "./guest_memory.ts";
 import { VirtqueueError } from "./errors.ts";
 
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * An empty array already of the elements kind it ends up with (V8 tracks
+ * whether an array holds small integers, doubles or objects, and compiled
+ * code expects the kind it saw): a fresh chain's arrays then have the same
+ * map as a reused one's, whatever the first offset stored, and the first
+ * chains of a new guest do not throw away the code a warm-up compiled.
+ */
+function emptyNumbers(): number[] {
+  const a = [0.5];
+  a.length = 0;
+  return a;
+}
+
+function emptyRegions(): Uint8Array[] {
+  const a = [NO_BYTES];
+  a.length = 0;
+  return a;
+}
+
 /**
  * One available buffer popped by a device queue. The segments point straight
  * into guest memory (no copy); they stay valid while the region is mapped.
@@ -27,23 +48,48 @@ export class DescChain {
   writableLength = 0;
   /** Bytes written so far by {@linkcode DescChain.write}. */
   written = 0;
+  /** Readable segments: the first `rCount` entries of `rBytes`, `rOff` and `rLen`. */
+  rCount = 0;
+  /** Writable segments: the first `wCount` entries of `wBytes`, `wOff` and `wLen`. */
+  wCount = 0;
 
-  /** Region bytes of each readable segment. */
-  readonly rBytes: Uint8Array[] = [];
+  /**
+   * Region bytes of each readable segment. The six segment arrays are kept
+   * when a device queue reuses the chain for a later buffer, so entries past
+   * `rCount` / `wCount` are stale: read only that many.
+   */
+  readonly rBytes: Uint8Array[] = emptyRegions();
   /** Offset of each readable segment inside its region bytes. */
-  readonly rOff: number[] = [];
+  readonly rOff: number[] = emptyNumbers();
   /** Length of each readable segment. */
-  readonly rLen: number[] = [];
+  readonly rLen: number[] = emptyNumbers();
   /** Region bytes of each writable segment. */
-  readonly wBytes: Uint8Array[] = [];
+  readonly wBytes: Uint8Array[] = emptyRegions();
   /** Offset of each writable segment inside its region bytes. */
-  readonly wOff: number[] = [];
+  readonly wOff: number[] = emptyNumbers();
   /** Length of each writable segment. */
-  readonly wLen: number[] = [];
+  readonly wLen: number[] = emptyNumbers();
 
   /** Creates an empty chain with the given id. */
   constructor(id: number) {
     this.id = id;
+  }
+
+  /**
+   * Empties the chain for reuse under `id`, keeping the segment arrays'
+   * storage: a device queue walking a 258-descriptor WRITE into a recycled
+   * chain allocates nothing.
+   */
+  reset(id: number): void {
+    this.id = id;
+    this.ringSlots = 0;
+    this.descCount = 0;
+    this.error = undefined;
+    this.readableLength = 0;
+    this.writableLength = 0;
+    this.written = 0;
+    this.rCount = 0;
+    this.wCount = 0;
   }
 
   /**
@@ -68,12 +114,14 @@ export class DescChain {
     }
     const off = addr - r.start;
     if (writable) {
-      this.wBytes.push(r.bytes);
-      this.wOff.push(off);
-      this.wLen.push(len);
+      const n = this.wCount;
+      this.wBytes[n] = r.bytes;
+      this.wOff[n] = off;
+      this.wLen[n] = len;
+      this.wCount = n + 1;
       this.writableLength += len;
     } else {
-      if (this.wLen.length > 0) {
+      if (this.wCount > 0) {
         this.error = new VirtqueueError(
           "readable-after-writable",
           "a device-readable descriptor follows a device-writable one",
@@ -81,9 +129,11 @@ export class DescChain {
         );
         return false;
       }
-      this.rBytes.push(r.bytes);
-      this.rOff.push(off);
-      this.rLen.push(len);
+      const n = this.rCount;
+      this.rBytes[n] = r.bytes;
+      this.rOff[n] = off;
+      this.rLen[n] = len;
+      this.rCount = n + 1;
       this.readableLength += len;
     }
     return true;
@@ -94,8 +144,9 @@ export class DescChain {
    * when it is one buffer, otherwise a fresh copy.
    */
   readAll(): Uint8Array {
-    const n = this.rLen.length;
-    if (n === 1) return this.rBytes[0].subarray(this.rOff[0], this.rOff[0] + this.rLen[0]);
+    if (this.rCount === 1) {
+      return this.rBytes[0].subarray(this.rOff[0], this.rOff[0] + this.rLen[0]);
+    }
     const out = new Uint8Array(this.readableLength);
     this.readInto(out);
     return out;
@@ -108,7 +159,7 @@ export class DescChain {
   readInto(dst: Uint8Array, offset = 0): number {
     let copied = 0;
     let skip = offset;
-    for (let i = 0; i < this.rLen.length && copied < dst.length; i++) {
+    for (let i = 0; i < this.rCount && copied < dst.length; i++) {
       const len = this.rLen[i];
       if (skip >= len) {
         skip -= len;

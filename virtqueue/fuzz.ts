@@ -153,14 +153,14 @@ function runCase(rnd: () => number, scratch: Uint8Array, stats: FuzzStats): void
     if (c.error !== undefined) throw new Error("a malformed chain came out of pop()");
     if (c.descCount > config.size) throw new Error(`chain of ${c.descCount} descriptors`);
     let sum = 0;
-    for (let i = 0; i < c.rLen.length; i++) {
+    for (let i = 0; i < c.rCount; i++) {
       if (c.rOff[i] < 0 || c.rOff[i] + c.rLen[i] > c.rBytes[i].length) {
         throw new Error("readable segment outside its region");
       }
       sum += c.rLen[i];
     }
     if (sum !== c.readableLength) throw new Error("readable length mismatch");
-    for (let i = 0; i < c.wLen.length; i++) {
+    for (let i = 0; i < c.wCount; i++) {
       if (c.wOff[i] < 0 || c.wOff[i] + c.wLen[i] > c.wBytes[i].length) {
         throw new Error("writable segment outside its region");
       }

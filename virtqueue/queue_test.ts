@@ -171,6 +171,54 @@ Deno.test("split ring: base sets last_avail_idx and the used index continues fro
   assert.equal(n, 2);
 });
 
+Deno.test("split ring: a chain object is reused once pushed, never while it is out", () => {
+  const { mem, config, drv, dev } = makePair("split", 8);
+  // a four-buffer request, then one-buffer ones: a reused chain keeps no segment of the last
+  const big = [
+    new Uint8Array([1, 2]),
+    new Uint8Array([3]),
+    new Uint8Array([4, 5]),
+    new Uint8Array([6]),
+  ];
+  drv.add(big, [8]);
+  const first = dev.pop()!;
+  assert.deepEqual([...first.readAll()], [1, 2, 3, 4, 5, 6]);
+  assert.equal(first.rCount, 4);
+  dev.push(first, first.write(new Uint8Array([9])));
+  drv.takeUsed();
+  const seen = new Map<number, DescChain>([[first.id, first]]);
+  let reused = 0;
+  for (let i = 0; i < 12; i++) {
+    drv.add([new Uint8Array([i])], [4, 4]);
+    const c = dev.pop()!;
+    if (seen.get(c.id) === c) reused++;
+    seen.set(c.id, c);
+    assert.equal(c.rCount, 1);
+    assert.equal(c.wCount, 2);
+    assert.equal(c.readableLength, 1);
+    assert.equal(c.writableLength, 8);
+    assert.equal(c.written, 0);
+    assert.deepEqual([...c.readAll()], [i]);
+    dev.push(c, c.write(new Uint8Array([i, i])));
+    assert.deepEqual([...drv.takeUsed()[0].written], [i, i]);
+  }
+  assert.ok(reused >= 8, `only ${reused} of 12 chains were reused`);
+  // a driver that offers a head again before it came back gets a fresh chain;
+  // the one still out keeps its buffers
+  drv.add([new Uint8Array([7, 7])], [4]);
+  const out = dev.pop()!;
+  const avail = Number(config.driver);
+  const idx = mem.readU16(avail + 2);
+  mem.writeU16(avail + 4 + 2 * (idx % config.size), out.id);
+  mem.writeU16(avail + 2, idx + 1);
+  const again = dev.pop()!;
+  assert.equal(again.id, out.id);
+  assert.notEqual(again, out);
+  assert.deepEqual([...out.readAll()], [7, 7]);
+  dev.push(again, 0);
+  dev.push(out, 0);
+});
+
 Deno.test("chains: random layouts are read and written byte-exactly", () => {
   const rnd = prng(12345);
   const int = (n: number) => Math.floor(rnd() * n);

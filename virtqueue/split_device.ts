@@ -72,6 +72,14 @@ export class SplitDeviceQueue implements DeviceQueue {
   #kicksEnabled = true;
   #needsReset: VirtqueueError | undefined;
   #malformed = 0;
+  /**
+   * One chain object per head index, reused once the device has pushed it
+   * back (a head cannot be offered again before that, unless the driver
+   * breaks the rules: then a fresh chain is made).
+   */
+  readonly #chains: (DescChain | undefined)[];
+  /** 1 while the pooled chain of a head is out with the caller. */
+  readonly #out: Uint8Array;
 
   /** Binds to the rings at `config`'s addresses; throws when a ring part is outside guest memory. */
   constructor(mem: GuestMemory, config: QueueConfig, options: DeviceQueueOptions = {}) {
@@ -93,6 +101,8 @@ export class SplitDeviceQueue implements DeviceQueue {
     this.#used = u.view;
     this.#usedOff = u.offset;
     this.#onChainError = options.onChainError;
+    this.#chains = new Array(config.size).fill(undefined);
+    this.#out = new Uint8Array(config.size);
     this.#lastAvail = (options.base ?? 0) & 0xffff;
     // like vhost: the used index continues from what the ring holds
     this.#usedIdx = this.#used.getUint16(this.#usedOff + 2, true);
@@ -176,8 +186,22 @@ export class SplitDeviceQueue implements DeviceQueue {
     }
   }
 
+  #chainFor(head: number): DescChain {
+    let chain = this.#chains[head];
+    if (chain === undefined) {
+      chain = new DescChain(head);
+      this.#chains[head] = chain;
+    } else if (this.#out[head] === 1) {
+      return new DescChain(head);
+    } else {
+      chain.reset(head);
+    }
+    this.#out[head] = 1;
+    return chain;
+  }
+
   #walk(head: number): DescChain {
-    const chain = new DescChain(head);
+    const chain = this.#chainFor(head);
     const mem = this.#mem;
     let view = this.#desc;
     let base = this.#descOff;
@@ -275,6 +299,7 @@ export class SplitDeviceQueue implements DeviceQueue {
 
   /** See {@linkcode DeviceQueue.push}. */
   push(chain: DescChain, len: number = chain.written): void {
+    if (this.#chains[chain.id] === chain) this.#out[chain.id] = 0;
     const e = this.#usedOff + 4 + 8 * (this.#usedIdx & this.#mask);
     this.#used.setUint32(e, chain.id, true);
     this.#used.setUint32(e + 4, len >>> 0, true);

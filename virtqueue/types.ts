@@ -53,7 +53,11 @@ export interface DeviceQueue {
    * the driver with length 0 and reported through `onChainError`.
    */
   pop(): DescChain | null;
-  /** Returns a chain to the driver with `len` bytes written (default: `chain.written`). */
+  /**
+   * Returns a chain to the driver with `len` bytes written (default:
+   * `chain.written`). The chain object is the queue's again: a later `pop`
+   * may reuse it, so read what you need of it before pushing.
+   */
   push(chain: DescChain, len?: number): void;
   /** Whether the driver must be interrupted for the buffers pushed since the last call. */
   needsInterrupt(): boolean;

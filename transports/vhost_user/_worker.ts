@@ -21,7 +21,8 @@ import {
   type DeviceQueue,
   GuestMemory,
 } from "../../virtqueue/mod.ts";
-import { eventfdRead, eventfdWrite } from "../../sys/eventfd.ts";
+import { eventfd, eventfdRead, eventfdWrite } from "../../sys/eventfd.ts";
+import { ftruncate, type Mapping, memfdCreate, mmap, munmap } from "../../sys/mmap.ts";
 import { Opcode } from "../../codecs/fuse/constants.ts";
 import { PollSet, schedYield } from "../../sys/poll.ts";
 import { SplitReadIoVecList } from "../../sys/split_read.ts";
@@ -361,7 +362,7 @@ const GATHER_MIN = 8 * 1024;
 /** The whole readable part of `chain`: a view of guest memory, of {@linkcode gather}, or a copy. */
 function requestBytes(chain: DescChain): Uint8Array {
   const n = chain.readableLength;
-  if (chain.rLen.length === 1 || n < GATHER_MIN) return chain.readAll();
+  if (chain.rCount === 1 || n < GATHER_MIN) return chain.readAll();
   if (gather.length < n) gather = new Uint8Array(Math.max(n, gather.length * 2));
   const view = gather.subarray(0, n);
   chain.readInto(view);
@@ -405,6 +406,7 @@ function listSegments(
   regions: Uint8Array[],
   offsets: number[],
   lengths: number[],
+  segments: number,
   skip: number,
   count: number,
 ): boolean {
@@ -413,7 +415,7 @@ function listSegments(
   if (listing) listedRegion.length = listedAt.length = listedLength.length = 0;
   let region: Uint8Array | undefined;
   let base = 0;
-  for (let i = 0; i < lengths.length && count > 0; i++) {
+  for (let i = 0; i < segments && count > 0; i++) {
     const len = lengths[i];
     if (skip >= len) {
       skip -= len;
@@ -479,7 +481,7 @@ function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): number {
   if (opcode !== Opcode.READ && opcode !== Opcode.WRITE) return NOT_SERVED;
   if (opcode === Opcode.WRITE) {
     const size = chain.readableLength - vecHead.length;
-    if (!listSegments(chain.rBytes, chain.rOff, chain.rLen, vecHead.length, size)) {
+    if (!listSegments(chain.rBytes, chain.rOff, chain.rLen, chain.rCount, vecHead.length, size)) {
       return NOT_SERVED;
     }
     if (recording !== undefined) {
@@ -495,7 +497,9 @@ function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): number {
   const room = chain.writableLength - FUSE_OUT_HEADER_SIZE;
   if (room < 0) return NOT_SERVED;
   const want = Math.min(vecHeadView.getUint32(56, true), room);
-  if (!listSegments(chain.wBytes, chain.wOff, chain.wLen, FUSE_OUT_HEADER_SIZE, want)) {
+  if (
+    !listSegments(chain.wBytes, chain.wOff, chain.wLen, chain.wCount, FUSE_OUT_HEADER_SIZE, want)
+  ) {
     return NOT_SERVED;
   }
   const recorded = recording !== undefined;
@@ -882,82 +886,140 @@ async function serveLoop(): Promise<void> {
 }
 
 /**
- * JIT warm-up of this thread's ring path, beside the engine's (warmUpEngine):
- * a private split ring in an 8 MiB buffer, filled by the driver-side queue
- * the way a Linux guest fills it (1 MiB WRITEs and READs in 4 KiB pages
- * behind an indirect table, and small requests), served by serveChain with a
- * stand-in server that writes and reads an unnamed temporary file through
- * the same in-place I/O list. Without it a daemon's first large requests
- * walk their 258 descriptors in the interpreter: measured by
- * bench/roundtrip_bench.ts, the first eight or so 1 MiB WRITEs of a fresh
- * daemon took 0.1-0.8 ms more each from wake-up to pwritev than later ones;
- * with it, the first two or three still do (why was not found: this
- * thread's first touches of the guest's pages are one candidate).
+ * JIT warm-up of this thread's ring path, beside the engine's (warmUpEngine,
+ * which is handed this thread's I/O list): a private split ring with
+ * EVENT_IDX and indirect descriptors in private memory laid out like a
+ * guest's, filled by the driver-side queue the way a Linux guest fills it
+ * (1 MiB WRITEs and READs in 4 KiB pages behind an indirect table, and small
+ * requests), kicked, served by processQueue and called through eventfds,
+ * with a stand-in server that writes and reads an unnamed temporary file
+ * through the same in-place I/O list. Without it a daemon's first large
+ * requests walk their 258 descriptors in the interpreter. With a warm-up
+ * whose objects differed from a guest's (one small region, no EVENT_IDX, a
+ * plain I/O list in the engine's), V8 threw the compiled code away at the
+ * first guest requests (--trace-deopt: pop, addBuffer, listSegments,
+ * handleVectored, writev), and bench/roundtrip_bench.ts measured 80-96 us
+ * p50 from wake-up to pwritev per 1 MiB WRITE; matched, 48-63 us.
  * Runs before recording and the real server are set up, and leaves both
  * untouched.
  */
 function warmUpRing(rounds = 30): void {
-  const PAGE = 4096, MIB = 1 << 20, SIZE = 8 * MIB, QSIZE = 512;
-  const bytes = new Uint8Array(SIZE);
-  const mem = new GuestMemory([{ guestAddr: 0n, size: SIZE, userAddr: 0n, bytes }]);
-  // descriptor table, available ring and used ring, then the driver's buffers
-  const config = { size: QSIZE, desc: 0n, driver: 0x2000n, device: 0x3000n, indirect: true };
-  const driver = new SplitDriverQueue(mem, config, {
-    buffers: { addr: 0x10000n, size: SIZE - 0x10000 },
-  });
-  const dev = createDeviceQueue("split", mem, config);
+  const PAGE = 4096, MIB = 1 << 20, QSIZE = 1024;
+  // guest memory and queue as the "memory" and "queue" commands make them: the
+  // compiled code is specialised for the shapes (and number representations)
+  // it meets, and another arriving with the first guest sends it back to the
+  // interpreter. So two regions, like a PC guest's below and above a hole,
+  // one low and small, one at 4 GiB and 2 GiB long (sparse: a few MiB of it
+  // are touched), whose addresses, sizes and offsets are beyond small integers
+  const LOW = MIB, HIGH = 2 * 1024 * MIB, HIGH_AT = 0x1_0000_0000n;
+  const memfd = memfdCreate("ringside-warm-up");
+  const mappings: Mapping[] = [];
+  const kick = eventfd(), call = eventfd();
   const fd = openat(AT_FDCWD, "/tmp", { flags: O_TMPFILE | O_RDWR, mode: 0o600 });
-  const reply = new Uint8Array(24);
-  const replyView = new DataView(reply.buffer);
-  const stand: FuseServer = {
-    handle: (request) => {
-      replyView.setUint32(0, 16, true);
-      replyView.setBigUint64(
-        8,
-        new DataView(request.buffer, request.byteOffset).getBigUint64(8, true),
-        true,
-      );
-      return reply.subarray(0, 16);
-    },
-    handleVectored: (head, iov) => {
-      const write = new DataView(head.buffer, head.byteOffset).getUint32(4, true) === Opcode.WRITE;
-      const n = write ? pwritev(fd, iov.bytes, iov.count, 0n) : iov.readAt(fd, 0n);
-      if (n < 0) throw new Error(`warm-up I/O failed: errno ${-n}`);
-      replyView.setUint32(0, write ? 24 : 16 + n, true);
-      replyView.setUint32(16, n, true);
-      return write ? reply : reply.subarray(0, 16);
-    },
-  };
-  const request = (opcode: number, len: number, size: number) => {
-    // fuse_in_header (len, opcode, unique, nodeid, ...), then fuse_read_in/fuse_write_in
-    const h = new Uint8Array(80);
-    const v = new DataView(h.buffer);
-    v.setUint32(0, len, true);
-    v.setUint32(4, opcode, true);
-    v.setBigUint64(8, 1n, true);
-    v.setUint32(56, size, true);
-    return h;
-  };
-  const pages = Array.from({ length: MIB / PAGE }, () => new Uint8Array(PAGE).fill(0x5a));
-  const asks: [Uint8Array[], number[]][] = [
-    [[request(Opcode.WRITE, 80 + MIB, MIB), ...pages], [24]],
-    [[request(Opcode.READ, 80, MIB)], [16, ...pages.map(() => PAGE)]],
-    [[request(Opcode.GETATTR, 56, 0).subarray(0, 56)], [120]],
-  ];
-  const slot = { cfg: { index: 0, call: -1 } } as unknown as Slot;
-  const saved = server;
-  server = stand;
+  const savedServer = server, savedMemory = memory;
   try {
+    ftruncate(memfd, LOW + HIGH);
+    const mem = new GuestMemory();
+    const regions = [
+      { guestAddr: 0n, size: LOW, userAddr: 0x7f00_0000_0000n, offset: 0 },
+      { guestAddr: HIGH_AT, size: HIGH, userAddr: 0x7f10_0000_0000n, offset: LOW },
+    ];
+    for (const r of regions) {
+      const m = mmap(memfd, r.size, { offset: r.offset });
+      mappings.push(m);
+      const p = Deno.UnsafePointer.create(Deno.UnsafePointer.value(m.pointer));
+      const bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p!, r.size));
+      mem.addRegion({ guestAddr: r.guestAddr, size: r.size, userAddr: r.userAddr, bytes });
+    }
+    const userAddr = regions[0].userAddr;
+    // the rings low, the driver's buffers (indirect tables, pages) 1 GiB into the high region
+    const rings = { desc: 0n, avail: 0x4000n, used: 0x5000n };
+    const driver = new SplitDriverQueue(mem, {
+      size: QSIZE,
+      desc: rings.desc,
+      driver: rings.avail,
+      device: rings.used,
+      indirect: true,
+      eventIdx: true,
+    }, { buffers: { addr: HIGH_AT + 0x4000_0000n, size: 8 * MIB } });
+    const cfg: WorkerQueue = {
+      index: 1,
+      layout: "split",
+      size: QSIZE,
+      desc: userAddr + rings.desc,
+      avail: userAddr + rings.avail,
+      used: userAddr + rings.used,
+      base: 0,
+      kick,
+      call,
+      err: -1,
+      enabled: true,
+      started: true,
+      eventIdx: true,
+      indirect: true,
+    };
+    const slot: Slot = { cfg, dev: null, reported: false, channel: -1 };
+    memory = mem;
+    build(slot, 0);
+    if (slot.dev === null) throw new Error("warm-up ring did not build");
+    const reply = new Uint8Array(24);
+    const replyView = new DataView(reply.buffer);
+    server = {
+      handle: (request) => {
+        replyView.setUint32(0, 16, true);
+        replyView.setBigUint64(
+          8,
+          new DataView(request.buffer, request.byteOffset).getBigUint64(8, true),
+          true,
+        );
+        return reply.subarray(0, 16);
+      },
+      handleVectored: (head, iov) => {
+        const write =
+          new DataView(head.buffer, head.byteOffset).getUint32(4, true) === Opcode.WRITE;
+        const n = write ? pwritev(fd, iov.bytes, iov.count, 0n) : iov.readAt(fd, 0n);
+        if (n < 0) throw new Error(`warm-up I/O failed: errno ${-n}`);
+        replyView.setUint32(0, write ? 24 : 16 + n, true);
+        replyView.setUint32(16, n, true);
+        return write ? reply : reply.subarray(0, 16);
+      },
+    };
+    const request = (opcode: number, len: number, size: number) => {
+      // fuse_in_header (len, opcode, unique, nodeid, ...), then fuse_read_in/fuse_write_in
+      const h = new Uint8Array(80);
+      const v = new DataView(h.buffer);
+      v.setUint32(0, len, true);
+      v.setUint32(4, opcode, true);
+      v.setBigUint64(8, 1n, true);
+      v.setUint32(56, size, true);
+      return h;
+    };
+    const pages = Array.from({ length: MIB / PAGE }, () => new Uint8Array(PAGE).fill(0x5a));
+    const asks: [Uint8Array[], number[]][] = [
+      [[request(Opcode.WRITE, 80 + MIB, MIB), ...pages], [24]],
+      [[request(Opcode.READ, 80, MIB)], [16, ...pages.map(() => PAGE)]],
+      [[request(Opcode.GETATTR, 56, 0).subarray(0, 56)], [120]],
+    ];
     for (let i = 0; i < rounds; i++) {
       for (const [readable, writable] of asks) {
         if (driver.add(readable, writable) === null) throw new Error("warm-up ring is full");
-        for (let c = dev.pop(); c !== null; c = dev.pop()) serveChain(slot, dev, c);
+        // kicked, woken, served and called the way a guest's request is
+        eventfdWrite(kick);
+        noteKick(slot);
+        processQueue(slot);
         if (driver.takeUsed().length !== 1) throw new Error("warm-up request not answered");
+        eventfdRead(call);
       }
     }
   } finally {
-    server = saved;
+    server = savedServer;
+    memory = savedMemory;
+    pollDirty = true;
+    for (const m of mappings) munmap(m);
     close(fd);
+    close(memfd);
+    close(kick);
+    close(call);
   }
 }
 
@@ -995,7 +1057,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     }
     server = await buildServer();
     // the engine's paths compiled before the first guest request
-    const skipped = await warmUpEngine(spec);
+    const skipped = await warmUpEngine(spec, vecIov);
     if (skipped !== undefined) log(`engine warm-up skipped: ${skipped}`);
   } catch (e) {
     vecIov.close();
