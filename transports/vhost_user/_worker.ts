@@ -26,6 +26,7 @@ import { ftruncate, type Mapping, memfdCreate, mmap, munmap } from "../../sys/mm
 import { Opcode } from "../../codecs/fuse/constants.ts";
 import { PollSet, schedYield } from "../../sys/poll.ts";
 import { SplitReadIoVecList } from "../../sys/split_read.ts";
+import { CHUNK_BYTES } from "../../sys/_split_read_shared.ts";
 import { AT_FDCWD, close, O_RDWR, O_TMPFILE, openat, pwritev } from "../../sys/fs.ts";
 import { SplitDriverQueue } from "../../virtqueue/split_driver.ts";
 import type { FuseServer } from "../../engine/types.ts";
@@ -390,6 +391,11 @@ function addressOf(bytes: Uint8Array): number {
   return a;
 }
 
+/** Longest iovec {@linkcode listSegments} makes of adjacent buffers for a WRITE. */
+const WRITE_RUN = 0x8000_0000;
+/** For a READ: a split read's chunk, so that two threads can still share the read. */
+const READ_RUN = CHUNK_BYTES;
+
 /** The segments {@linkcode listSegments} listed last: region index, offset in it, length. */
 const listedRegion: number[] = [];
 const listedAt: number[] = [];
@@ -401,6 +407,11 @@ const listedLength: number[] = [];
  * `listed*` arrays, for {@linkcode listedViews}); false when they are not
  * all there or take more than IOV_MAX buffers. A 1 MiB WRITE is 256
  * segments, mostly in one region: its address is looked up once per run.
+ * Segments that follow each other in this process's memory become one
+ * iovec of up to `maxRun` bytes: a Linux guest's page-cache WRITE measured
+ * here was one run of 256 pages (with cache=never, 256 runs);
+ * bench/roundtrip_bench.ts, six interleaved pairs: pwritev 461 -> 448 us
+ * p50, wake-up to pwritev 66 -> 62 us.
  */
 function listSegments(
   regions: Uint8Array[],
@@ -409,6 +420,7 @@ function listSegments(
   segments: number,
   skip: number,
   count: number,
+  maxRun: number,
 ): boolean {
   vecIov.clear();
   const listing = recording !== undefined;
@@ -427,7 +439,7 @@ function listSegments(
       region = regions[i];
       base = addressOf(region);
     }
-    if (!vecIov.add(base + at, take)) return false;
+    if (!vecIov.addAdjacent(base + at, take, maxRun)) return false;
     if (listing) {
       listedRegion.push(i);
       listedAt.push(at);
@@ -481,7 +493,17 @@ function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): number {
   if (opcode !== Opcode.READ && opcode !== Opcode.WRITE) return NOT_SERVED;
   if (opcode === Opcode.WRITE) {
     const size = chain.readableLength - vecHead.length;
-    if (!listSegments(chain.rBytes, chain.rOff, chain.rLen, chain.rCount, vecHead.length, size)) {
+    if (
+      !listSegments(
+        chain.rBytes,
+        chain.rOff,
+        chain.rLen,
+        chain.rCount,
+        vecHead.length,
+        size,
+        WRITE_RUN,
+      )
+    ) {
       return NOT_SERVED;
     }
     if (recording !== undefined) {
@@ -498,7 +520,15 @@ function serveVectored(slot: Slot, dev: DeviceQueue, chain: DescChain): number {
   if (room < 0) return NOT_SERVED;
   const want = Math.min(vecHeadView.getUint32(56, true), room);
   if (
-    !listSegments(chain.wBytes, chain.wOff, chain.wLen, chain.wCount, FUSE_OUT_HEADER_SIZE, want)
+    !listSegments(
+      chain.wBytes,
+      chain.wOff,
+      chain.wLen,
+      chain.wCount,
+      FUSE_OUT_HEADER_SIZE,
+      want,
+      READ_RUN,
+    )
   ) {
     return NOT_SERVED;
   }
