@@ -37,27 +37,36 @@ export interface WarmUpReport {
   ms: number;
 }
 
+/** Options of {@linkcode warmUp}: the sessions' passthrough options, and the I/O list. */
+export interface WarmUpOptions extends PassthroughServerOptions {
+  /**
+   * The list the in-place requests go through (default: a fresh
+   * {@linkcode IoVecList}). Pass the one the transport will use: V8
+   * specialises the compiled code for the class it saw, and a subclass
+   * arriving later throws that code away (measured: the vhost-user Worker's
+   * first 1 MiB WRITEs then ran unoptimised again).
+   */
+  iov?: IoVecList;
+}
+
 /**
  * Runs `rounds` rounds (default 300) of create, write, read (copied and in
  * place), getattr, setattr-free lookups, listings with and without
  * attributes, and unlink through throw-away sessions with the cache modes
- * that change the paths (never and auto); removes its directory. The
- * in-place requests go through `iov` (default: a fresh {@linkcode IoVecList}):
- * pass the list the transport will use, since V8 specialises the compiled
- * code for the class it saw, and a subclass arriving later throws that code
- * away (measured: the vhost-user Worker's first 1 MiB WRITEs then ran
- * unoptimised again).
+ * that change the paths (never and auto); removes its directory.
  */
-export function warmUp(
-  rounds = 300,
-  options: PassthroughServerOptions = {},
-  iov: IoVecList = new IoVecList(),
-): WarmUpReport {
+export function warmUp(rounds = 300, options: WarmUpOptions = {}): WarmUpReport {
+  const { iov = new IoVecList(), ...serverOptions } = options;
   const started = performance.now();
   let requests = 0;
   for (const cache of ["never", "auto"] as const) {
     const dir = Deno.makeTempDirSync({ prefix: "ringside-warmup-" });
-    const server = createPassthrough(dir, { ...options, cache, readonly: false, log: () => {} });
+    const server = createPassthrough(dir, {
+      ...serverOptions,
+      cache,
+      readonly: false,
+      log: () => {},
+    });
     server.repliesConsumedAtOnce = true;
     let unique = 1n;
     const call = <K extends OpName>(

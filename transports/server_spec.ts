@@ -78,7 +78,7 @@ export async function warmUpEngine(
 ): Promise<string | undefined> {
   if (!ENGINE_FACTORIES.has(spec.factory)) return undefined;
   try {
-    (await import("../engine/warmup.ts")).warmUp(undefined, {}, iov);
+    (await import("../engine/warmup.ts")).warmUp(undefined, { iov });
     return undefined;
   } catch (e) {
     return (e as Error).message;

@@ -40,6 +40,7 @@ import type {
   ToWorker,
   WorkerQueue,
   WorkerRecording,
+  WorkerRegion,
 } from "./_protocol.ts";
 
 const EIO = 5;
@@ -624,25 +625,34 @@ function runnable(slot: Slot): boolean {
   return slot.dev !== null && slot.cfg.enabled;
 }
 
+/**
+ * Guest memory over regions this process has mapped (the "memory" command's
+ * and the warm-up's); `error` names the last region left out.
+ */
+function guestMemory(regions: WorkerRegion[]): { next: GuestMemory; error?: string } {
+  const next = new GuestMemory();
+  let error: string | undefined;
+  for (const r of regions) {
+    const p = Deno.UnsafePointer.create(r.address);
+    if (p === null) {
+      error = "null region address";
+      continue;
+    }
+    const bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, r.size));
+    try {
+      next.addRegion({ guestAddr: r.guestAddr, size: r.size, userAddr: r.userAddr, bytes });
+    } catch (e) {
+      error = (e as Error).message;
+    }
+  }
+  return { next, error };
+}
+
 /** Runs one command; returns false when the Worker must exit. */
 async function runCommand(m: ToWorker): Promise<boolean> {
   switch (m.type) {
     case "memory": {
-      const next = new GuestMemory();
-      let error: string | undefined;
-      for (const r of m.regions) {
-        const p = Deno.UnsafePointer.create(r.address);
-        if (p === null) {
-          error = "null region address";
-          continue;
-        }
-        const bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, r.size));
-        try {
-          next.addRegion({ guestAddr: r.guestAddr, size: r.size, userAddr: r.userAddr, bytes });
-        } catch (e) {
-          error = (e as Error).message;
-        }
-      }
+      const { next, error } = guestMemory(m.regions);
       memory = next;
       generation++;
       // rings follow the new table, continuing where they were
@@ -866,6 +876,12 @@ function noteKick(slot: Slot): void {
   }
 }
 
+/** A kick arrived on `slot`: reads it and serves the queue. */
+function kicked(slot: Slot): void {
+  noteKick(slot);
+  processQueue(slot);
+}
+
 async function serveLoop(): Promise<void> {
   for (;;) {
     if (pollDirty) rebuildPollSet();
@@ -896,9 +912,7 @@ async function serveLoop(): Promise<void> {
     if (n > 0) {
       for (let i = 1; i < pollSlots.length + 1; i++) {
         if (!pollSet.ready(i)) continue;
-        const slot = pollSlots[i - 1];
-        noteKick(slot);
-        processQueue(slot);
+        kicked(pollSlots[i - 1]);
       }
       if (pollSet.ready(0)) {
         announced += Number(eventfdRead(control));
@@ -949,18 +963,20 @@ function warmUpRing(rounds = 30): void {
   const savedServer = server, savedMemory = memory;
   try {
     ftruncate(memfd, LOW + HIGH);
-    const mem = new GuestMemory();
-    const regions = [
-      { guestAddr: 0n, size: LOW, userAddr: 0x7f00_0000_0000n, offset: 0 },
-      { guestAddr: HIGH_AT, size: HIGH, userAddr: 0x7f10_0000_0000n, offset: LOW },
+    const regions: WorkerRegion[] = [
+      { guestAddr: 0n, size: LOW, userAddr: 0x7f00_0000_0000n, address: 0n },
+      { guestAddr: HIGH_AT, size: HIGH, userAddr: 0x7f10_0000_0000n, address: 0n },
     ];
+    // the memfd holds the low region, then the high one
+    let offset = 0;
     for (const r of regions) {
-      const m = mmap(memfd, r.size, { offset: r.offset });
+      const m = mmap(memfd, r.size, { offset });
       mappings.push(m);
-      const p = Deno.UnsafePointer.create(Deno.UnsafePointer.value(m.pointer));
-      const bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p!, r.size));
-      mem.addRegion({ guestAddr: r.guestAddr, size: r.size, userAddr: r.userAddr, bytes });
+      r.address = BigInt(Deno.UnsafePointer.value(m.pointer));
+      offset += r.size;
     }
+    const { next: mem, error } = guestMemory(regions);
+    if (error !== undefined) throw new Error(error);
     const userAddr = regions[0].userAddr;
     // the rings low, the driver's buffers (indirect tables, pages) 1 GiB into the high region
     const rings = { desc: 0n, avail: 0x4000n, used: 0x5000n };
@@ -1035,8 +1051,7 @@ function warmUpRing(rounds = 30): void {
         if (driver.add(readable, writable) === null) throw new Error("warm-up ring is full");
         // kicked, woken, served and called the way a guest's request is
         eventfdWrite(kick);
-        noteKick(slot);
-        processQueue(slot);
+        kicked(slot);
         if (driver.takeUsed().length !== 1) throw new Error("warm-up request not answered");
         eventfdRead(call);
       }
