@@ -1,0 +1,373 @@
+/**
+ * ringside against the C virtiofsd inside ONE guest: the guest gets four
+ * virtio-fs devices (`ringside serve` with cache=auto and cache=never, and
+ * /usr/lib/qemu/virtiofsd with cache=auto and cache=none, each on its own
+ * host directory on /dev/shm) and runs guest/fsbench.c on them in turn,
+ * round after round, the order reversed every other round.
+ *
+ * Why: bench/guest_bench.ts boots a guest per row, and on a small, shared
+ * host two boots differ more than two back-ends do (a row's ratio between
+ * reps ranged 0.5-1.9x here). Here both sides of a pair share the boot, the
+ * guest's memory placement and the seconds around them, so each round gives
+ * one ratio per row and the table shows their median, range and how many
+ * rounds ringside won.
+ *
+ * ```sh
+ * deno run -A bench/guest_ab_bench.ts                      # 6 rounds, fsbench's guest_bench sizes
+ * deno run -A bench/guest_ab_bench.ts --rounds 12 -- -n 1000 -s 64
+ * deno run -A bench/guest_ab_bench.ts --json > ab.json     # the ratios for scripts
+ * ```
+ *
+ * The ringside back-ends are `ringside serve` processes (what a user runs),
+ * started from this checkout. Under `deno bench` this file registers nothing
+ * (it is a script).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { markdownTable as table } from "./_table.ts";
+import { DEFAULT_VIRTIOFSD, ensureGuestImage, runGuest } from "../guest/mod.ts";
+import { qemuValue } from "../guest/qemu.ts";
+
+/** The fsbench metrics compared, with their column titles. */
+const METRICS: [key: string, title: string][] = [
+  ["create_per_s", "create/s"],
+  ["stat_per_s", "stat/s"],
+  ["readdir_entries_per_s", "readdir ent/s"],
+  ["unlink_per_s", "unlink/s"],
+  ["write_mib_per_s", "write MiB/s"],
+  ["read_mib_per_s", "read MiB/s"],
+  ["randread_4k_per_s", "4k rand IOPS"],
+];
+
+const DEFAULT_FSBENCH = ["-n", "2000", "-s", "256", "-b", "1024", "-r", "20000"];
+
+/** One virtio-fs device of the guest. */
+interface Device {
+  /** Row label and mount tag. */
+  label: string;
+  /** The vhost-user socket. */
+  socket: string;
+  /** Its host directory. */
+  dir: string;
+  /** The back-end process. */
+  proc?: Deno.ChildProcess;
+  /** What it has written to stderr so far. */
+  stderr: string[];
+}
+
+/** The rows compared: ringside's, each over virtiofsd's at the same caching. */
+const PAIRS: [label: string, base: string][] = [
+  ["ringside-auto", "vfs-auto"],
+  ["ringside-never", "vfs-none"],
+];
+
+/** One ratio statistic of a pair: over the rounds where both rows gave the metric. */
+export interface PairMetric {
+  /** Median of the per-round ratios (row / base). */
+  median: number;
+  low: number;
+  high: number;
+  /** Rounds where the row was at least as fast as its base. */
+  won: number;
+  rounds: number;
+}
+
+/** One row's ratios to its base, by fsbench metric key (metrics neither gave are absent). */
+export interface PairReport {
+  pair: string;
+  metrics: Record<string, PairMetric>;
+}
+
+/**
+ * The per-round ratios of each pair from fsbench's outputs in the order they
+ * came: a label's n-th output is its run of round n.
+ */
+export function pairRatios(
+  runs: Record<string, number | string>[],
+  pairs: [label: string, base: string][] = PAIRS,
+): PairReport[] {
+  const byLabel = new Map<string, Record<string, number | string>[]>();
+  for (const o of runs) {
+    const l = String(o.label);
+    if (!byLabel.has(l)) byLabel.set(l, []);
+    byLabel.get(l)!.push(o);
+  }
+  return pairs.map(([label, baseLabel]) => {
+    const a = byLabel.get(label) ?? [];
+    const b = byLabel.get(baseLabel) ?? [];
+    const metrics: Record<string, PairMetric> = {};
+    for (const [k] of METRICS) {
+      const ratios: number[] = [];
+      for (let i = 0; i < Math.min(a.length, b.length); i++) {
+        const x = Number(a[i][k]), y = Number(b[i][k]);
+        if (Number.isFinite(x) && Number.isFinite(y) && y > 0) ratios.push(x / y);
+      }
+      if (ratios.length === 0) continue;
+      metrics[k] = {
+        median: median(ratios),
+        low: Math.min(...ratios),
+        high: Math.max(...ratios),
+        won: ratios.filter((x) => x >= 1).length,
+        rounds: ratios.length,
+      };
+    }
+    return { pair: `${label} / ${baseLabel}`, metrics };
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function waitForSocket(
+  path: string,
+  proc: Deno.ChildProcess,
+  what: string,
+  stderr: string[],
+): Promise<void> {
+  let exited = false;
+  proc.status.then(() => (exited = true));
+  for (let i = 0; i < 1000 && !exited; i++) {
+    try {
+      if (Deno.statSync(path).isSocket) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const said = stderr.join("").trim().split("\n").slice(-3).join(" / ");
+  throw new Error(`${what} did not create ${path}${exited ? " (it exited)" : ""}: ${said}`);
+}
+
+/** Options of {@linkcode runAbBench}. */
+export interface AbBenchOptions {
+  /** Rounds of fsbench on every device (default 6). */
+  rounds?: number;
+  /** fsbench's arguments (default: those of bench/guest_bench.ts). */
+  fsbenchArgs?: string[];
+  /** More arguments for both `ringside serve`s. */
+  serveArgs?: string[];
+  /** Guest memory (default `2G`). */
+  mem?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** What {@linkcode runAbBench} measured. */
+export interface AbBenchResult {
+  /** The device labels, the guest's first (its /mnt) first. */
+  labels: string[];
+  /** fsbench's outputs in the order the guest ran them. */
+  runs: Record<string, number | string>[];
+  /** Each ringside row's per-round ratios to virtiofsd's. */
+  pairs: PairReport[];
+  /** Wall time, s. */
+  seconds: number;
+  /** The guest kernel. */
+  kernel: string;
+}
+
+/**
+ * Starts the four back-ends, boots one guest with all four devices, runs
+ * fsbench on each in turn for the rounds asked, and stops them again.
+ * Throws when a back-end does not start or the guest fails.
+ */
+export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchResult> {
+  const rounds = options.rounds ?? 6;
+  const fsbenchArgs = options.fsbenchArgs ?? DEFAULT_FSBENCH;
+  const serveArgs = options.serveArgs ?? [];
+  const log = options.log ?? (() => {});
+  const image = await ensureGuestImage({ log });
+  const base = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-ab-" });
+  const cli = new URL("../cli/main.ts", import.meta.url).pathname;
+  const devices: Device[] = [];
+  const started = performance.now();
+  try {
+    const serve = (cache: string) => (s: string, d: string) => [
+      Deno.execPath(),
+      ...["run", "-A", cli, "serve", "--socket", s, "--shared-dir", d, "--cache", cache],
+      ...serveArgs,
+    ];
+    const virtiofsd = (cache: string) => (s: string, d: string) => [
+      DEFAULT_VIRTIOFSD,
+      ...[`--socket-path=${s}`, "-o", `source=${d}`, "-o", `cache=${cache}`],
+    ];
+    const backends: [string, (socket: string, dir: string) => string[]][] = [
+      ["ringside-auto", serve("auto")],
+      ["ringside-never", serve("never")],
+      ["vfs-auto", virtiofsd("auto")],
+      ["vfs-none", virtiofsd("none")],
+    ];
+    for (const [label, cmd] of backends) {
+      const dir = `${base}/${label}`;
+      await Deno.mkdir(dir);
+      const socket = `${base}/${label}.sock`;
+      const [exe, ...rest] = cmd(socket, dir);
+      const proc = new Deno.Command(exe, {
+        args: rest,
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const device: Device = { label, socket, dir, proc, stderr: [] };
+      devices.push(device);
+      (async () => {
+        for await (const c of proc.stderr.pipeThrough(new TextDecoderStream())) {
+          device.stderr.push(c);
+        }
+      })().catch(() => {});
+      await waitForSocket(socket, proc, label, device.stderr);
+    }
+    const extra: string[] = [];
+    for (const d of devices.slice(1)) {
+      extra.push(
+        "-chardev",
+        `socket,id=${d.label},path=${qemuValue(d.socket)}`,
+        "-device",
+        `vhost-user-fs-pci,chardev=${d.label},tag=${d.label},queue-size=1024`,
+      );
+    }
+    // the first device is the run's own share at /mnt; the others are mounted beside it
+    const mounts = devices.slice(1).map((d) =>
+      `mkdir -p /ab/${d.label} && mount -t virtiofs ${d.label} /ab/${d.label} || exit 125`
+    );
+    const dirOf = (d: Device, i: number) => (i === 0 ? "/mnt" : `/ab/${d.label}`);
+    const order = devices.map((d, i) => `${d.label}=${dirOf(d, i)}`).join(" ");
+    const args = fsbenchArgs.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+    const shell = [
+      ...mounts,
+      `i=0; while [ $i -lt ${rounds} ]; do`,
+      `  if [ $((i % 2)) -eq 0 ]; then list="${order}"; else list="${
+        devices.map((d, i) => `${d.label}=${dirOf(d, i)}`).reverse().join(" ")
+      }"; fi`,
+      `  for e in $list; do fsbench -d "\${e#*=}" -l "\${e%%=*}" ${args} || exit 1; done`,
+      "  i=$((i + 1))",
+      "done",
+    ].join("\n");
+    const runs: Record<string, number | string>[] = [];
+    let partial = "";
+    const decoder = new TextDecoder();
+    const r = await runGuest({
+      image,
+      share: { kind: "vhost-user", socket: devices[0].socket },
+      tag: devices[0].label,
+      mem: options.mem ?? "2G",
+      command: { shell },
+      qemuArgs: extra,
+      timeoutMs: rounds * devices.length * 120_000,
+      collect: false,
+      onStdout: (c) => {
+        partial += decoder.decode(c, { stream: true });
+        let nl;
+        while ((nl = partial.indexOf("\n")) >= 0) {
+          const line = partial.slice(0, nl).trim();
+          partial = partial.slice(nl + 1);
+          if (!line.startsWith("{")) continue;
+          const o = JSON.parse(line);
+          runs.push(o);
+          log(`round ${Math.floor((runs.length - 1) / devices.length) + 1}: ${o.label} done`);
+        }
+      },
+    });
+    if (r.code !== 0) {
+      const why = r.failure ?? r.console.trim().split("\n").slice(-5).join(" / ");
+      throw new Error(`the guest failed (status ${r.code}): ${why}`);
+    }
+    return {
+      labels: devices.map((d) => d.label),
+      runs,
+      pairs: pairRatios(runs),
+      seconds: (performance.now() - started) / 1000,
+      kernel: image.kernelVersion,
+    };
+  } finally {
+    for (const d of devices) {
+      try {
+        d.proc?.kill("SIGTERM");
+      } catch { /* gone */ }
+      await d.proc?.status;
+    }
+    await Deno.remove(base, { recursive: true }).catch(() => {});
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      rounds: { type: "string", default: "6" },
+      mem: { type: "string", default: "2G" },
+      json: { type: "boolean", default: false },
+      "serve-args": { type: "string", default: "" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: deno run -A bench/guest_ab_bench.ts [--rounds N] [--mem SIZE] [--json]\n" +
+        "       [--serve-args='ARGS'] [-- FSBENCH_ARGS...]\n" +
+        "One guest, four virtio-fs devices (ringside cache=auto/never, virtiofsd cache=auto/none);\n" +
+        "fsbench runs on each in turn every round; prints each ringside row's ratio to virtiofsd\n" +
+        "at the same caching, round by round: median (lowest-highest) and rounds won.\n" +
+        "--serve-args: more arguments for both `ringside serve`s (e.g. --serve-args='--read-threads 1').",
+    );
+    return 0;
+  }
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds needs a whole number ≥ 1");
+  const fsbenchArgs = positionals.length > 0 ? positionals : DEFAULT_FSBENCH;
+  const result = await runAbBench({
+    rounds,
+    fsbenchArgs,
+    serveArgs: values["serve-args"].split(/\s+/).filter((a) => a !== ""),
+    mem: values.mem,
+    log: (l) => console.error(`guest_ab_bench: ${l}`),
+  });
+  if (values.json) {
+    console.log(JSON.stringify({ fsbench: fsbenchArgs, rounds, ...result }));
+    return 0;
+  }
+  const byLabel = Map.groupBy(result.runs, (o) => String(o.label));
+  console.log(
+    `fsbench ${fsbenchArgs.join(" ")}; ${rounds} round(s) in one guest (kernel ${result.kernel}); ${
+      result.seconds.toFixed(0)
+    } s\n`,
+  );
+  console.log(table(
+    ["config", ...METRICS.map(([, t]) => t)],
+    result.labels.map((label) => [
+      label,
+      ...METRICS.map(([k]) => {
+        const xs = (byLabel.get(label) ?? []).map((o) => Number(o[k]));
+        return xs.length === 0 || xs.some((x) => !Number.isFinite(x)) ? "-" : median(xs).toFixed(0);
+      }),
+    ]),
+  ));
+  console.log("\nratio within each round: median (lowest-highest), rounds won\n");
+  console.log(table(
+    ["pair", ...METRICS.map(([, t]) => t)],
+    result.pairs.map(({ pair, metrics }) => [
+      pair,
+      ...METRICS.map(([k]) => {
+        const m = metrics[k];
+        return m === undefined
+          ? "-"
+          : `${m.median.toFixed(2)}x (${m.low.toFixed(2)}-${
+            m.high.toFixed(2)
+          }) ${m.won}/${m.rounds}`;
+      }),
+    ]),
+  ));
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(`guest_ab_bench: ${e instanceof Error ? e.message : String(e)}`);
+    Deno.exit(2);
+  }
+}
