@@ -148,10 +148,42 @@ export interface AbBenchOptions {
   fsbenchArgs?: string[];
   /** More arguments for both `ringside serve`s. */
   serveArgs?: string[];
+  /**
+   * More ringside rows: each variant adds `NAME-auto` and `NAME-never`
+   * (`ringside serve` with these arguments and environment variables),
+   * paired with virtiofsd like the default rows.
+   */
+  variants?: AbVariant[];
   /** Guest memory (default `2G`). */
   mem?: string;
   /** Progress lines. */
   log?: (line: string) => void;
+}
+
+/** A ringside configuration compared beside the default one. */
+export interface AbVariant {
+  name: string;
+  /** Arguments for its `ringside serve`s. */
+  args: string[];
+  /** Environment variables for them. */
+  env?: Record<string, string>;
+}
+
+/** `NAME=ARGS` as a variant: `KEY=VALUE` words (upper-case keys) are environment variables. */
+export function parseVariant(spec: string): AbVariant {
+  const eq = spec.indexOf("=");
+  const name = eq > 0 ? spec.slice(0, eq) : "";
+  if (!/^[a-z0-9][a-z0-9_.]*$/.test(name)) {
+    throw new Error(`--variant ${spec}: expected NAME=ARGS, NAME in lower-case letters and digits`);
+  }
+  const args: string[] = [];
+  const env: Record<string, string> = {};
+  for (const w of spec.slice(eq + 1).split(/\s+/).filter((x) => x !== "")) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(w);
+    if (m) env[m[1]] = m[2];
+    else args.push(w);
+  }
+  return { name, args, env };
 }
 
 /** What {@linkcode runAbBench} measured. */
@@ -169,7 +201,7 @@ export interface AbBenchResult {
 }
 
 /**
- * Starts the four back-ends, boots one guest with all four devices, runs
+ * Starts the back-ends (four, and two per variant), boots one guest with a device each, runs
  * fsbench on each in turn for the rounds asked, and stops them again.
  * Throws when a back-end does not start or the guest fails.
  */
@@ -177,6 +209,7 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
   const rounds = options.rounds ?? 6;
   const fsbenchArgs = options.fsbenchArgs ?? DEFAULT_FSBENCH;
   const serveArgs = options.serveArgs ?? [];
+  const pairs = [...PAIRS];
   const log = options.log ?? (() => {});
   const image = await ensureGuestImage({ log });
   const base = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ringside-ab-" });
@@ -184,28 +217,35 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
   const devices: Device[] = [];
   const started = performance.now();
   try {
-    const serve = (cache: string) => (s: string, d: string) => [
+    type Cmd = (socket: string, dir: string) => string[];
+    const serve = (cache: string, more: string[]): Cmd => (s, d) => [
       Deno.execPath(),
       ...["run", "-A", cli, "serve", "--socket", s, "--shared-dir", d, "--cache", cache],
-      ...serveArgs,
+      ...more,
     ];
-    const virtiofsd = (cache: string) => (s: string, d: string) => [
+    const virtiofsd = (cache: string): Cmd => (s, d) => [
       DEFAULT_VIRTIOFSD,
       ...[`--socket-path=${s}`, "-o", `source=${d}`, "-o", `cache=${cache}`],
     ];
-    const backends: [string, (socket: string, dir: string) => string[]][] = [
-      ["ringside-auto", serve("auto")],
-      ["ringside-never", serve("never")],
+    const backends: [string, Cmd, Record<string, string>?][] = [
+      ["ringside-auto", serve("auto", serveArgs)],
+      ["ringside-never", serve("never", serveArgs)],
       ["vfs-auto", virtiofsd("auto")],
       ["vfs-none", virtiofsd("none")],
     ];
-    for (const [label, cmd] of backends) {
+    for (const v of options.variants ?? []) {
+      backends.push([`${v.name}-auto`, serve("auto", v.args), v.env]);
+      backends.push([`${v.name}-never`, serve("never", v.args), v.env]);
+      pairs.push([`${v.name}-auto`, "vfs-auto"], [`${v.name}-never`, "vfs-none"]);
+    }
+    for (const [label, cmd, env] of backends) {
       const dir = `${base}/${label}`;
       await Deno.mkdir(dir);
       const socket = `${base}/${label}.sock`;
       const [exe, ...rest] = cmd(socket, dir);
       const proc = new Deno.Command(exe, {
         args: rest,
+        env,
         stdin: "null",
         stdout: "null",
         stderr: "piped",
@@ -277,7 +317,7 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
     return {
       labels: devices.map((d) => d.label),
       runs,
-      pairs: pairRatios(runs),
+      pairs: pairRatios(runs, pairs),
       seconds: (performance.now() - started) / 1000,
       kernel: image.kernelVersion,
     };
@@ -301,17 +341,20 @@ async function main(args: string[]): Promise<number> {
       mem: { type: "string", default: "2G" },
       json: { type: "boolean", default: false },
       "serve-args": { type: "string", default: "" },
+      variant: { type: "string", multiple: true, default: [] },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(
       "usage: deno run -A bench/guest_ab_bench.ts [--rounds N] [--mem SIZE] [--json]\n" +
-        "       [--serve-args='ARGS'] [-- FSBENCH_ARGS...]\n" +
+        "       [--serve-args='ARGS'] [--variant=NAME='ARGS']... [-- FSBENCH_ARGS...]\n" +
         "One guest, four virtio-fs devices (ringside cache=auto/never, virtiofsd cache=auto/none);\n" +
         "fsbench runs on each in turn every round; prints each ringside row's ratio to virtiofsd\n" +
         "at the same caching, round by round: median (lowest-highest) and rounds won.\n" +
-        "--serve-args: more arguments for both `ringside serve`s (e.g. --serve-args='--read-threads 1').",
+        "--serve-args: more arguments for both `ringside serve`s (e.g. --serve-args='--read-threads 1').\n" +
+        "--variant=NAME='ARGS': two more ringside rows, NAME-auto and NAME-never, serving with ARGS\n" +
+        "  (KEY=VALUE words are their environment), paired with virtiofsd like the others.",
     );
     return 0;
   }
@@ -323,6 +366,7 @@ async function main(args: string[]): Promise<number> {
     fsbenchArgs,
     serveArgs: values["serve-args"].split(/\s+/).filter((a) => a !== ""),
     mem: values.mem,
+    variants: values.variant.map(parseVariant),
     log: (l) => console.error(`guest_ab_bench: ${l}`),
   });
   if (values.json) {
