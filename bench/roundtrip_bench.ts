@@ -265,6 +265,8 @@ async function main(args: string[]): Promise<number> {
       mib: { type: "string", default: "128" },
       json: { type: "boolean", default: false },
       trips: { type: "string" },
+      "read-threads": { type: "string" },
+      "poll-us": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -272,6 +274,7 @@ async function main(args: string[]): Promise<number> {
     console.log(
       "usage: deno run -A bench/roundtrip_bench.ts [--cache auto|none] [--mib N] [--json]\n" +
         "       [--trips FILE.jsonl]   (every round trip, appended)\n" +
+        "       [--read-threads 1|2] [--poll-us N]   (ringside's, default: the back-end's)\n" +
         "Splits each guest request's round trip (kick to call) into wake, prepare, io, reply\n" +
         "and deliver for the C virtiofsd and for ringside, from a `perf record` of system calls.",
     );
@@ -280,6 +283,16 @@ async function main(args: string[]): Promise<number> {
   const cache = values.cache;
   if (cache !== "auto" && cache !== "none") {
     console.error(`roundtrip: --cache ${cache}: expected auto or none`);
+    return 2;
+  }
+  const readThreads = values["read-threads"];
+  if (readThreads !== undefined && readThreads !== "1" && readThreads !== "2") {
+    console.error(`roundtrip: --read-threads ${readThreads}: expected 1 or 2`);
+    return 2;
+  }
+  const pollUs = values["poll-us"] === undefined ? undefined : Number(values["poll-us"]);
+  if (pollUs !== undefined && !(Number.isInteger(pollUs) && pollUs >= 0)) {
+    console.error(`roundtrip: --poll-us ${values["poll-us"]}: expected a whole number of us`);
     return 2;
   }
   const mib = Number(values.mib);
@@ -303,6 +316,8 @@ async function main(args: string[]): Promise<number> {
   // like `ringside serve` and virtiofsd by default: no extended attributes
   const backend = await startVhostUserBackend(socket, hostDir, {
     passthrough: { cache: cache === "none" ? "never" : "auto", xattr: false },
+    readThreads: readThreads === undefined ? undefined : readThreads === "1" ? 1 : 2,
+    spinMicroseconds: pollUs,
     log: (l) => console.error(`roundtrip: ringside: ${l}`),
   });
   const results: Record<
