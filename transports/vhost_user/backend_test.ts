@@ -484,3 +484,40 @@ Deno.test("adaptive ring polling: requests published while the back-end polls ne
     }
   }, { spinMicroseconds: 0 });
 });
+
+Deno.test("with polling off, requests published at any moment around a kick are all answered", async () => {
+  // The Worker serves a kicked queue before it reads the kick: a request
+  // published between its last look at the ring and that read must still be
+  // served (the look after the read) or kicked anew. Requests here come in
+  // bursts of one to four, each kicked when the ring asks, the next burst
+  // after a busy wait of 0-40 us, so they land at every point of the
+  // Worker's path many times; one stranded request fails the wait.
+  await withBackend(async ({ socket }) => {
+    const { fe, dev } = await connectAndInit(socket);
+    try {
+      const q = dev.queues[1];
+      const req = fuseRequest("GETATTR", 1n, GETATTR_ROOT);
+      let seed = 7;
+      const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+      let answered = 0;
+      const before = q.kicks;
+      for (let burst = 0; burst < 1500; burst++) {
+        const n = 1 + (next() % 4);
+        for (let i = 0; i < n; i++) assert.notEqual(q.submit(req, 256), null);
+        const until = performance.now() + (next() % 41) / 1000;
+        while (performance.now() < until) { /* busy: no sleep granularity */ }
+        let waiting = n;
+        while (waiting > 0) {
+          const used = q.waitUsed(5000);
+          assert.ok(used.length > 0, `burst ${burst}: ${waiting} request(s) never answered`);
+          waiting -= used.length;
+          answered += used.length;
+        }
+      }
+      assert.ok(answered >= 1500);
+      assert.ok(q.kicks - before > 0, "the requests were kicked");
+    } finally {
+      fe.close();
+    }
+  }, { spinMicroseconds: 0 });
+});
