@@ -28,19 +28,7 @@ import { parseArgs } from "node:util";
 import { markdownTable as table } from "./_table.ts";
 import { DEFAULT_VIRTIOFSD, ensureGuestImage, runGuest } from "../guest/mod.ts";
 import { qemuValue } from "../guest/qemu.ts";
-
-/** The fsbench metrics compared, with their column titles. */
-const METRICS: [key: string, title: string][] = [
-  ["create_per_s", "create/s"],
-  ["stat_per_s", "stat/s"],
-  ["readdir_entries_per_s", "readdir ent/s"],
-  ["unlink_per_s", "unlink/s"],
-  ["write_mib_per_s", "write MiB/s"],
-  ["read_mib_per_s", "read MiB/s"],
-  ["randread_4k_per_s", "4k rand IOPS"],
-];
-
-const DEFAULT_FSBENCH = ["-n", "2000", "-s", "256", "-b", "1024", "-r", "20000"];
+import { DEFAULT_FSBENCH, median, METRICS } from "./guest_bench.ts";
 
 /** One virtio-fs device of the guest. */
 interface Device {
@@ -114,12 +102,6 @@ export function pairRatios(
     }
     return { pair: `${label} / ${baseLabel}`, metrics };
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 async function waitForSocket(

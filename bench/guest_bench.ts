@@ -24,7 +24,7 @@ import { markdownTable as table } from "./_table.ts";
 import { ensureGuestImage, type GuestShare, runGuest } from "../guest/mod.ts";
 
 /** The fsbench metrics shown, with their column titles. */
-const METRICS: [key: string, title: string][] = [
+export const METRICS: [key: string, title: string][] = [
   ["create_per_s", "create/s"],
   ["stat_per_s", "stat/s"],
   ["readdir_entries_per_s", "readdir ent/s"],
@@ -34,14 +34,16 @@ const METRICS: [key: string, title: string][] = [
   ["randread_4k_per_s", "4k rand IOPS"],
 ];
 
-const DEFAULT_FSBENCH = ["-n", "2000", "-s", "256", "-b", "1024", "-r", "20000"];
+/** fsbench's arguments when none are given. */
+export const DEFAULT_FSBENCH = ["-n", "2000", "-s", "256", "-b", "1024", "-r", "20000"];
 
 interface Row {
   label: string;
   share: (hostDir: string) => GuestShare;
 }
 
-function median(xs: number[]): number {
+/** The median of `xs` (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
