@@ -183,8 +183,8 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     )
     .option(
       "--read-threads <n>",
-      "threads that copy one READ of 256 KiB or more into guest memory: 2 (default with more " +
-        "than one CPU: a helper thread shares the copy, then watches 1 ms for the next) or 1",
+      "threads that copy one READ of 256 KiB or more into guest memory: 1 (default: one preadv) " +
+        "or 2 (a helper thread shares the copy, then watches 1 ms for the next)",
     )
     .option("--snapshot", "with --record: store the shared directory first in FILE.snapshot/")
     .option("--forget-reply <mode>", "unix: header (default, what Renode waits for) or none")

@@ -168,7 +168,7 @@ export type ToWorker =
     record?: WorkerRecording;
     /** The longest adaptive ring-polling window, in us (default 256; 0: never poll). */
     spinMicroseconds?: number;
-    /** Threads per large READ: 2 (default on a host with more than one CPU) or 1. */
+    /** Threads per large READ: 1 (default) or 2. */
     readThreads?: number;
   }
   | { type: "record"; messages: RecordedControlMessage[] }

@@ -373,7 +373,7 @@ function requestBytes(chain: DescChain): Uint8Array {
 
 /**
  * The file data of a READ or WRITE, read or written in place in guest
- * memory; large READs on two threads unless init's `readThreads` is 1
+ * memory; large READs on two threads when init's `readThreads` is 2
  * (made at init).
  */
 let vecIov: SplitReadIoVecList;
@@ -1096,7 +1096,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const pollUs = m.spinMicroseconds ?? DEFAULT_POLL_US;
   if (pollUs > 0) pollMaxMs = pollWindowMs = pollUs / 1000;
   vecIov = new SplitReadIoVecList({
-    helper: m.readThreads === undefined ? undefined : m.readThreads > 1,
+    helper: (m.readThreads ?? 1) > 1,
   });
   try {
     try {

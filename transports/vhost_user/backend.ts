@@ -127,11 +127,14 @@ export interface VhostUserBackendOptions {
    */
   spinMicroseconds?: number;
   /**
-   * Threads that copy one large READ (256 KiB or more) into guest memory: 2
-   * (the default on a host with more than one CPU) has a helper thread take
-   * half of its chunks, which on a VM host copies several times faster than
-   * one thread; 1 keeps every read one `preadv`. The helper watches for the
-   * next large READ for 1 ms after each (yielding its core), then sleeps.
+   * Threads that copy one large READ (256 KiB or more) into guest memory: 1
+   * (the default) keeps every read one `preadv`; 2 has a helper thread take
+   * half of its chunks, watching for the next large READ for 1 ms after each
+   * (yielding its core), then sleeping. Guest-free, two threads copied a MiB
+   * faster; behind a real guest on a 2-CPU VM host they were slower (the
+   * Worker's in-guest timing of a 1 MiB cache=never READ: 82-113 us as one
+   * `preadv`, 119-141 us split; bench/guest_bench.ts pairs 1.12x read MiB/s
+   * for one thread), so a second thread is opt-in.
    */
   readThreads?: 1 | 2;
   /** Called whenever a front-end connects (`connected`) or goes away (`disconnected`). */
