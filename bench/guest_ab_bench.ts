@@ -269,7 +269,9 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
     ].join("\n");
     const runs: Record<string, number | string>[] = [];
     let partial = "";
+    let errText = "";
     const decoder = new TextDecoder();
+    const errDecoder = new TextDecoder();
     const r = await runGuest({
       image,
       share: { kind: "vhost-user", socket: devices[0].socket },
@@ -279,6 +281,9 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
       qemuArgs: extra,
       timeoutMs: rounds * devices.length * 120_000,
       collect: false,
+      onStderr: (c) => {
+        errText += errDecoder.decode(c, { stream: true });
+      },
       onStdout: (c) => {
         partial += decoder.decode(c, { stream: true });
         let nl;
@@ -293,7 +298,8 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
       },
     });
     if (r.code !== 0) {
-      const why = r.failure ?? r.console.trim().split("\n").slice(-5).join(" / ");
+      const why = r.failure ??
+        (errText.trim() || r.console.trim()).split("\n").slice(-5).join(" / ");
       throw new Error(`the guest failed (status ${r.code}): ${why}`);
     }
     return {
