@@ -179,7 +179,8 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     )
     .option(
       "--poll-us <us>",
-      "after a burst, watch the rings this long (adaptive, at most; default 256) before sleeping; 0: never poll",
+      "after a burst, watch the rings up to this long (adaptive) before sleeping; default 32, " +
+        "0: sleep at once (256 catches a TCG guest's next request, worth it where a spare CPU exists)",
     )
     .option(
       "--read-threads <n>",

@@ -762,8 +762,19 @@ function yieldToEventLoop(): Promise<void> {
  * guest here, before the yield: polling cost the stat row 0.66x against 0.91x
  * without it). With the yield, polling serves such a guest's stat loop
  * 1.2-1.6x faster than sleeping (its vCPU neither exits to kick nor waits
- * for this thread to be woken), which is why the default window is as long
- * as a TCG guest's turn-around (about 100-150 us here).
+ * for this thread to be woken), which is why the window used to default to
+ * a TCG guest's turn-around (about 100-150 us there).
+ *
+ * On a later 2-CPU PVM host (with the kick read moved after serving, see
+ * {@linkcode kicked}) spinning cost more than it saved: in one guest, each
+ * round against virtiofsd (bench/guest_ab_bench.ts, two runs of 8 rounds),
+ * `--poll-us 0` beat 256 on every metadata row, 1.01-1.24x per-round median
+ * (create, stat, readdir, unlink; cache=auto and never), the data rows level.
+ * A 32 us window (QEMU's own default) misses a TCG guest and soon pauses,
+ * and stood level with no polling there (per-round medians 0.87-1.05 over
+ * the eight metadata rows), while a driver that comes back within
+ * microseconds is still caught: without any polling the guest-free
+ * bench/vhost_user_bench.ts fell to 0.80x virtiofsd on GETATTR at depth 1.
  */
 let pollMaxMs = 0;
 let pollWindowMs = 0;
@@ -784,11 +795,11 @@ let pollPaused = 0;
 /** How long the last sleep in poll(2) lasted, ms. */
 let lastSleepMs = Infinity;
 /**
- * The default longest window in us: QEMU's iothreads poll for at most
- * 32768 ns by default, tuned for KVM guests; a guest under TCG takes
- * 100-150 us to come back with its next request.
+ * The default longest window in us, QEMU's iothreads' default (32768 ns,
+ * tuned for KVM guests); see above for why not the few hundred us that
+ * catch a TCG guest's next request (`--poll-us 256`, the default before).
  */
-const DEFAULT_POLL_US = 256;
+const DEFAULT_POLL_US = 32;
 
 /** Looks at the available rings this often (in rounds) between poll(2) checks of the fds. */
 const FD_CHECK_ROUNDS = 16;
