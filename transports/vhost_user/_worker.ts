@@ -889,9 +889,8 @@ function noteKick(slot: Slot): void {
 
 /**
  * A kick arrived on `slot`: serves the queue, then reads the kick. Reading
- * it first put a system call between the wake-up and the request (one of
- * the few things this thread does there that virtiofsd's does not have
- * to). Nothing is lost by reading it afterwards: the queue is looked at
+ * it first put a system call between the wake-up and the request. Nothing
+ * is lost by reading it afterwards: the queue is looked at
  * again once it is read, so a request published before the read is served
  * now, and one published after it kicks anew (notifications are on by
  * then). A recorded device reads it first, so the capture shows the kick
