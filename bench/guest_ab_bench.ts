@@ -28,6 +28,7 @@ import { parseArgs } from "node:util";
 import { markdownTable as table } from "./_table.ts";
 import { DEFAULT_VIRTIOFSD, ensureGuestImage, runGuest } from "../guest/mod.ts";
 import { qemuValue } from "../guest/qemu.ts";
+import { isSocket } from "../guest/run.ts";
 import { DEFAULT_FSBENCH, median, METRICS } from "./guest_bench.ts";
 
 /** One virtio-fs device of the guest. */
@@ -36,8 +37,6 @@ interface Device {
   label: string;
   /** The vhost-user socket. */
   socket: string;
-  /** Its host directory. */
-  dir: string;
   /** The back-end process. */
   proc?: Deno.ChildProcess;
   /** What it has written to stderr so far. */
@@ -113,9 +112,7 @@ async function waitForSocket(
   let exited = false;
   proc.status.then(() => (exited = true));
   for (let i = 0; i < 1000 && !exited; i++) {
-    try {
-      if (Deno.statSync(path).isSocket) return;
-    } catch { /* not yet */ }
+    if (isSocket(path)) return;
     await new Promise((r) => setTimeout(r, 10));
   }
   const said = stderr.join("").trim().split("\n").slice(-3).join(" / ");
@@ -232,7 +229,7 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
         stdout: "null",
         stderr: "piped",
       }).spawn();
-      const device: Device = { label, socket, dir, proc, stderr: [] };
+      const device: Device = { label, socket, proc, stderr: [] };
       devices.push(device);
       (async () => {
         for await (const c of proc.stderr.pipeThrough(new TextDecoderStream())) {
@@ -254,14 +251,14 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
     const mounts = devices.slice(1).map((d) =>
       `mkdir -p /ab/${d.label} && mount -t virtiofs ${d.label} /ab/${d.label} || exit 125`
     );
-    const dirOf = (d: Device, i: number) => (i === 0 ? "/mnt" : `/ab/${d.label}`);
-    const order = devices.map((d, i) => `${d.label}=${dirOf(d, i)}`).join(" ");
+    // LABEL=DIR for each device: fsbench's label and where it runs
+    const entries = devices.map((d, i) => `${d.label}=${i === 0 ? "/mnt" : `/ab/${d.label}`}`);
     const args = fsbenchArgs.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
     const shell = [
       ...mounts,
       `i=0; while [ $i -lt ${rounds} ]; do`,
-      `  if [ $((i % 2)) -eq 0 ]; then list="${order}"; else list="${
-        devices.map((d, i) => `${d.label}=${dirOf(d, i)}`).reverse().join(" ")
+      `  if [ $((i % 2)) -eq 0 ]; then list="${entries.join(" ")}"; else list="${
+        [...entries].reverse().join(" ")
       }"; fi`,
       `  for e in $list; do fsbench -d "\${e#*=}" -l "\${e%%=*}" ${args} || exit 1; done`,
       "  i=$((i + 1))",

@@ -157,7 +157,8 @@ function isDirectory(path: string): boolean {
   }
 }
 
-function isSocket(path: string): boolean {
+/** Whether `path` is a Unix socket now (false when it does not exist). */
+export function isSocket(path: string): boolean {
   try {
     return Deno.statSync(path).isSocket === true;
   } catch {
