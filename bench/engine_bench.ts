@@ -37,8 +37,8 @@ function request(op: string, nodeid: bigint, body: unknown): Uint8Array {
   );
 }
 
-function call(bytes: Uint8Array): Uint8Array {
-  const reply = server.handle(bytes);
+function call(bytes: Uint8Array, on = server): Uint8Array {
+  const reply = on.handle(bytes);
   if (!(reply instanceof Uint8Array)) throw new Error("expected a reply now");
   const error = new DataView(reply.buffer, reply.byteOffset).getInt32(4, true);
   if (error !== 0) throw new Error(`request failed with errno ${-error}`);
@@ -221,7 +221,28 @@ Deno.bench("CREATE + RELEASE + UNLINK (+ FORGET)", () => {
   server.handle(forgetNew);
 });
 
+// Past the descriptor budget: a second server allowed 2 inode descriptors
+// (the root and one more), GETATTR alternating between two files, so every
+// request reopens a parked inode by file handle and parks the other.
+const parkedServer = createPassthrough(dir, { cache: "auto", log: () => {}, maxInodeFds: 2 });
+parkedServer.repliesConsumedAtOnce = true;
+call(
+  request("INIT", 0n, { major: 7, minor: 45, max_readahead: 131072, flags: 0, flags2: 0 }),
+  parkedServer,
+);
+Deno.writeFileSync(`${dir}/other`, new Uint8Array(10));
+const parkedA = u64(call(request("LOOKUP", 1n, { name: "file" }), parkedServer), 16);
+const parkedB = u64(call(request("LOOKUP", 1n, { name: "other" }), parkedServer), 16);
+const getattrA = request("GETATTR", parkedA, { getattr_flags: 0, dummy: 0, fh: 0n });
+const getattrB = request("GETATTR", parkedB, { getattr_flags: 0, dummy: 0, fh: 0n });
+
+Deno.bench("2 GETATTRs, each of a parked inode (reopened by file handle)", () => {
+  call(getattrA, parkedServer);
+  call(getattrB, parkedServer);
+});
+
 globalThis.addEventListener("unload", () => {
   server.close();
+  parkedServer.close();
   Deno.removeSync(dir, { recursive: true });
 });

@@ -61,6 +61,12 @@ export interface PassthroughOptions {
   entryTimeout?: number;
   /** Attribute timeout in seconds (default from `cache`). */
   attrTimeout?: number;
+  /**
+   * Inodes that may hold a descriptor at once; past it the least recently
+   * used are parked as file handles (default: half the soft limit on open
+   * files). See {@linkcode InodeTable}.
+   */
+  maxInodeFds?: number;
 }
 
 /** Who asks: the request header's ids and the 7.38 supplementary groups when sent. */
@@ -154,7 +160,9 @@ export class Passthrough {
   readonly inodes: InodeTable;
   /** File and directory handles. */
   readonly handles: HandleTable;
-  readonly #opts: Required<Omit<PassthroughOptions, "entryTimeout" | "attrTimeout">>;
+  readonly #opts: Required<
+    Omit<PassthroughOptions, "entryTimeout" | "attrTimeout" | "maxInodeFds">
+  >;
   readonly #creds: ThreadCredentials;
   readonly #entryValid: bigint;
   readonly #entryValidNsec: number;
@@ -207,12 +215,14 @@ export class Passthrough {
     fs.umask(old);
     this.#umask = old;
     const rootFd = fs.openat(fs.AT_FDCWD, sharedDir, { flags: fs.O_PATH | fs.O_DIRECTORY });
-    this.inodes = new InodeTable(rootFd, fs.fstat(rootFd));
+    this.inodes = new InodeTable(rootFd, fs.fstat(rootFd), { maxFds: options.maxInodeFds });
     this.handles = new HandleTable();
   }
 
   /** The options in force (defaults filled in). */
-  get options(): Readonly<Required<Omit<PassthroughOptions, "entryTimeout" | "attrTimeout">>> {
+  get options(): Readonly<
+    Required<Omit<PassthroughOptions, "entryTimeout" | "attrTimeout" | "maxInodeFds">>
+  > {
     return this.#opts;
   }
 
@@ -289,7 +299,7 @@ export class Passthrough {
    * lookup: its inode and attributes, or the errno of the open.
    */
   #internChild(parent: Inode, name: Uint8Array): { inode: Inode; st: fs.Stat } | number {
-    const fd = fs.tryOpenat(parent.fd, name, { flags: fs.O_PATH | fs.O_NOFOLLOW });
+    const fd = this.#tryOpenPath(parent, name);
     if (fd < 0) return -fd;
     let st: fs.Stat;
     try {
@@ -301,9 +311,38 @@ export class Passthrough {
     return { inode: this.inodes.intern(fd, st), st };
   }
 
+  /**
+   * Opens `name` in `parent` as `O_PATH` without following it: the
+   * descriptor or the negated errno. Out of descriptors, it parks inodes and
+   * tries once more.
+   */
+  #tryOpenPath(parent: Inode, name: Uint8Array): number {
+    const fd = fs.tryOpenat(parent.fd, name, LOOKUP_OPEN);
+    if (fd !== -Errno.EMFILE || !this.inodes.relieve(true)) return fd;
+    return fs.tryOpenat(parent.fd, name, LOOKUP_OPEN);
+  }
+
+  /**
+   * Runs `open` once more after parking inodes when it failed for want of
+   * descriptors: safe for any open, as the kernel takes the descriptor
+   * before it walks the path, so nothing was created or truncated.
+   */
+  #opening<T>(open: () => T): T {
+    try {
+      return open();
+    } catch (e) {
+      if (!(e instanceof SysError) || e.errno !== Errno.EMFILE || !this.inodes.relieve(true)) {
+        throw e;
+      }
+      return open();
+    }
+  }
+
   /** Counts a lookup of an object for which we hold an open descriptor `fd` (after a create). */
   #internOpen(fd: number): FuseEntryOut {
-    const pfd = fs.openat(fs.AT_FDCWD, fs.procFdPath(fd), { flags: fs.O_PATH });
+    const pfd = this.#opening(() =>
+      fs.openat(fs.AT_FDCWD, fs.procFdPath(fd), { flags: fs.O_PATH })
+    );
     let st: fs.Stat;
     try {
       st = fs.fstat(pfd);
@@ -341,9 +380,11 @@ export class Passthrough {
     const type = inode.type;
     if (type === fs.S_IFLNK) fail("open", Errno.ELOOP);
     if (type !== fs.S_IFREG && type !== fs.S_IFDIR) fail("open", Errno.ENXIO);
-    return fs.openat(fs.AT_FDCWD, fs.procFdPath(inode.fd), {
-      flags: flags & ~(fs.O_CREAT | fs.O_EXCL | fs.O_NOCTTY | fs.O_NOFOLLOW),
-    });
+    return this.#opening(() =>
+      fs.openat(fs.AT_FDCWD, fs.procFdPath(inode.fd), {
+        flags: flags & ~(fs.O_CREAT | fs.O_EXCL | fs.O_NOCTTY | fs.O_NOFOLLOW),
+      })
+    );
   }
 
   #openFlags(flags: number): number {
@@ -654,9 +695,8 @@ export class Passthrough {
     const parent = this.#dir(nodeid);
     checkName(b.name);
     const flags = this.#openFlags(b.flags) | fs.O_CREAT | fs.O_NOFOLLOW;
-    const fd = this.#runAs(
-      ctx,
-      () => fs.openat(parent.fd, b.name, { flags, mode: b.mode & 0o7777 }),
+    const fd = this.#opening(() =>
+      this.#runAs(ctx, () => fs.openat(parent.fd, b.name, { flags, mode: b.mode & 0o7777 }))
     );
     try {
       this.#fixMode(fd, "", b.mode);
@@ -678,9 +718,11 @@ export class Passthrough {
     const parent = this.#dir(nodeid);
     const acc = (b.flags & fs.O_ACCMODE) === fs.O_RDONLY ? fs.O_RDWR : b.flags & fs.O_ACCMODE;
     const flags = (this.#openFlags(b.flags) & ~(fs.O_ACCMODE | fs.O_CREAT | fs.O_EXCL)) | acc;
-    const fd = this.#runAs(
-      ctx,
-      () => fs.openat(parent.fd, ".", { flags: flags | fs.O_TMPFILE, mode: b.mode & 0o7777 }),
+    const fd = this.#opening(() =>
+      this.#runAs(
+        ctx,
+        () => fs.openat(parent.fd, ".", { flags: flags | fs.O_TMPFILE, mode: b.mode & 0o7777 }),
+      )
     );
     try {
       this.#fixMode(fd, "", b.mode);
@@ -891,7 +933,9 @@ export class Passthrough {
   /** OPENDIR. */
   opendir(nodeid: bigint): FuseOpenOut {
     const inode = this.#dir(nodeid);
-    const fd = fs.openat(inode.fd, ".", { flags: fs.O_RDONLY | fs.O_DIRECTORY });
+    const fd = this.#opening(() =>
+      fs.openat(inode.fd, ".", { flags: fs.O_RDONLY | fs.O_DIRECTORY })
+    );
     return this.#openOut(this.handles.add(fd, inode, fs.O_RDONLY | fs.O_DIRECTORY), true);
   }
 
@@ -1054,7 +1098,7 @@ export class Passthrough {
         }
       }
     }
-    const fd = fs.tryOpenat(parent.fd, name, LOOKUP_OPEN);
+    const fd = this.#tryOpenPath(parent, name);
     if (fd < 0) return false;
     let st: fs.Stat;
     try {

@@ -145,6 +145,8 @@ export class PassthroughServer implements FuseServer {
 
   #handle(bytes: Uint8Array): Uint8Array | null | Promise<Uint8Array | null> {
     if (this.#closed) return null;
+    // descriptors read from here on belong to this request (see InodeTable)
+    this.handler.inodes.tick();
     const direct = this.#direct(bytes);
     if (direct !== undefined) return direct;
     let req: FuseRequest;

@@ -246,6 +246,12 @@ const lib = openLibc(
     },
     close: { parameters: ["i32"], result: "i32" },
     dup: { parameters: ["i32"], result: "i32" },
+    name_to_handle_at: {
+      parameters: ["i32", "buffer", "buffer", "buffer", "i32"],
+      result: "i32",
+    },
+    open_by_handle_at: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+    getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
     setfsuid: { parameters: ["u32"], result: "i32" },
     setfsgid: { parameters: ["u32"], result: "i32" },
     sys_setgroups: {
@@ -379,6 +385,49 @@ export function close(fd: number): void {
 /** `dup(2)` (the copy is close-on-exec only if the caller sets it). */
 export function dup(fd: number): number {
   return check("dup", lib.dup(fd));
+}
+
+// ---------------------------------------------------------------- file handles
+
+/** `MAX_HANDLE_SZ`: the largest `f_handle` any file system writes. */
+const MAX_HANDLE_SZ = 128;
+const handleBuf = new Uint8Array(8 + MAX_HANDLE_SZ);
+const handleView = new DataView(handleBuf.buffer);
+const mountIdBuf = new Int32Array(1);
+const emptyPath = new Uint8Array(1);
+
+/**
+ * `name_to_handle_at(2)` of the object `fd` refers to (`AT_EMPTY_PATH`): its
+ * `struct file_handle` (bytes, type, then the opaque handle), which
+ * {@linkcode openByHandleAt} turns back into a descriptor as long as the
+ * object exists. Throws EOPNOTSUPP on file systems that cannot export.
+ */
+export function nameToHandleAt(fd: number): Uint8Array {
+  handleView.setUint32(0, MAX_HANDLE_SZ, true);
+  check(
+    "name_to_handle_at",
+    lib.name_to_handle_at(fd, emptyPath, handleBuf, mountIdBuf, AT_EMPTY_PATH),
+  );
+  return handleBuf.slice(0, 8 + handleView.getUint32(0, true));
+}
+
+/**
+ * `open_by_handle_at(2)`: a new descriptor for the object `handle` (from
+ * {@linkcode nameToHandleAt}) names on the file system `mountFd` is on.
+ * Needs CAP_DAC_READ_SEARCH; ESTALE once the object is gone.
+ */
+export function openByHandleAt(mountFd: number, handle: Uint8Array, flags: number): number {
+  return check("open_by_handle_at", lib.open_by_handle_at(mountFd, handle, flags | O_CLOEXEC));
+}
+
+const RLIMIT_NOFILE = 7;
+const rlimitBuf = new BigUint64Array(2);
+
+/** The soft and hard limits on open descriptors (`getrlimit(RLIMIT_NOFILE)`). */
+export function openFileLimits(): { soft: number; hard: number } {
+  check("getrlimit", lib.getrlimit(RLIMIT_NOFILE, rlimitBuf));
+  const cap = (v: bigint) => v > 0x7fffffffn ? 0x7fffffff : Number(v);
+  return { soft: cap(rlimitBuf[0]), hard: cap(rlimitBuf[1]) };
 }
 
 // ---------------------------------------------------------------- stat

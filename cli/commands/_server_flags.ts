@@ -8,6 +8,15 @@
  */
 import { UserError } from "../errors.ts";
 
+/**
+ * `--help` text of `--max-inode-fds`, the same for every command that
+ * serves a directory.
+ */
+export const MAX_INODE_FDS_HELP =
+  "descriptors the engine may hold for files the client knows; past it the least recently " +
+  "used are parked as file handles and reopened when needed (default: half the open-file " +
+  "limit; parking needs CAP_DAC_READ_SEARCH)";
+
 /** The shared flags as commander hands them over. */
 export interface ServerFlags {
   cache?: string;
@@ -16,6 +25,7 @@ export interface ServerFlags {
   writeback?: true;
   record?: string;
   snapshot?: true;
+  maxInodeFds?: string;
 }
 
 /** The engine's options that the flags choose. */
@@ -24,6 +34,8 @@ export type PassthroughChoice = {
   readonly: boolean;
   xattr: boolean;
   writeback: boolean;
+  /** `--max-inode-fds N`: the engine's descriptor budget (absent: its default). */
+  maxInodeFds?: number;
 };
 
 /** What {@linkcode parseServerFlags} makes of the shared flags. */
@@ -41,7 +53,8 @@ export function usageError(command: string, message: string): UserError {
 
 /**
  * Checks the shared flags of `command`; throws a one-line usage
- * {@linkcode UserError} for a bad `--cache` or a `--snapshot` without `--record`.
+ * {@linkcode UserError} for a bad `--cache` or `--max-inode-fds`, or a
+ * `--snapshot` without `--record`.
  */
 export function parseServerFlags(command: string, flags: ServerFlags): ServerChoice {
   const cacheWord = flags.cache ?? "auto";
@@ -52,13 +65,24 @@ export function parseServerFlags(command: string, flags: ServerFlags): ServerCho
   if (flags.snapshot && flags.record === undefined) {
     throw usageError(command, "--snapshot needs --record FILE");
   }
+  const passthrough: PassthroughChoice = {
+    cache,
+    readonly: flags.readonly ?? false,
+    xattr: flags.xattr ?? false,
+    writeback: flags.writeback ?? false,
+  };
+  if (flags.maxInodeFds !== undefined) {
+    const n = /^[0-9]+$/.test(flags.maxInodeFds) ? Number(flags.maxInodeFds) : NaN;
+    if (!(n >= 2 && n <= 0x7fffffff)) {
+      throw usageError(
+        command,
+        `--max-inode-fds must be a whole number from 2 up, not ${flags.maxInodeFds}`,
+      );
+    }
+    passthrough.maxInodeFds = n;
+  }
   return {
-    passthrough: {
-      cache,
-      readonly: flags.readonly ?? false,
-      xattr: flags.xattr ?? false,
-      writeback: flags.writeback ?? false,
-    },
+    passthrough,
     record: flags.record === undefined
       ? undefined
       : { path: flags.record, snapshot: flags.snapshot ?? false },

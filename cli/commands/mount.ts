@@ -16,7 +16,12 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { ExitStatus, UserError } from "../errors.ts";
-import { parseServerFlags, type PassthroughChoice, requireDirectory } from "./_server_flags.ts";
+import {
+  MAX_INODE_FDS_HELP,
+  parseServerFlags,
+  type PassthroughChoice,
+  requireDirectory,
+} from "./_server_flags.ts";
 import { type DevFuseMount, mountDevFuse, passthroughSpec } from "../../transports/mod.ts";
 import { SysError } from "../../sys/libc.ts";
 import { recordingServerSpec } from "../../engine/recorder.ts";
@@ -29,6 +34,7 @@ export interface MountFlags {
   readonly?: true;
   xattr?: true;
   writeback?: true;
+  maxInodeFds?: string;
   foreground?: true;
   fusePassthrough?: boolean;
   record?: string;
@@ -206,6 +212,7 @@ export function registerMount(program: Command<[], { debug?: true }>): void {
     .option("--readonly", "mount read-only and refuse every change with EROFS")
     .option("--xattr", "serve extended attributes")
     .option("--writeback", "use the kernel's writeback cache")
+    .option("--max-inode-fds <n>", MAX_INODE_FDS_HELP)
     .option("--foreground", "stay in the foreground (default: return once mounted)")
     .option(
       "--no-fuse-passthrough",
@@ -233,6 +240,7 @@ export function registerMount(program: Command<[], { debug?: true }>): void {
         if (flags.readonly) args.push("--readonly");
         if (flags.xattr) args.push("--xattr");
         if (flags.writeback) args.push("--writeback");
+        if (flags.maxInodeFds) args.push("--max-inode-fds", flags.maxInodeFds);
         if (flags.fusePassthrough === false) args.push("--no-fuse-passthrough");
         if (flags.record) args.push("--record", flags.record);
         if (flags.snapshot) args.push("--snapshot");

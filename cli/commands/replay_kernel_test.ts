@@ -111,7 +111,12 @@ peerTest(
       for (const f of fields) {
         assert.ok(
           ["attr.size", "size", "data"].includes(f),
-          `field ${f} follows from README.txt's content`,
+          `field ${f} follows from README.txt's content: ${
+            JSON.stringify(
+              changed.input.report.divergences.filter((d) => d.field === f),
+              (_, v) => typeof v === "bigint" ? String(v) : v,
+            )
+          }`,
         );
       }
       for (const d of changed.input.report.divergences) {

@@ -8,6 +8,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { ExitStatus, UserError } from "../errors.ts";
 import {
+  MAX_INODE_FDS_HELP,
   parseServerFlags,
   type PassthroughChoice,
   requireDirectory,
@@ -28,6 +29,7 @@ export interface ServeFlags {
   readonly?: true;
   xattr?: true;
   writeback?: true;
+  maxInodeFds?: string;
   queues?: string;
   tag?: string;
   packed?: boolean;
@@ -169,6 +171,7 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     .option("--readonly", "refuse every change with EROFS")
     .option("--xattr", "serve extended attributes")
     .option("--writeback", "offer the guest's writeback cache")
+    .option("--max-inode-fds <n>", MAX_INODE_FDS_HELP)
     .option("--queues <n>", "request queues besides the hiprio queue (default 1)")
     .option("--tag <tag>", "accepted for virtiofsd compatibility; QEMU's tag= names the mount")
     .option("--no-packed", "do not offer packed virtqueues")

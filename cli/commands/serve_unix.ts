@@ -26,6 +26,7 @@ export interface ServeUnixFlags {
   readonly?: true;
   xattr?: true;
   writeback?: true;
+  maxInodeFds?: string;
   forgetReply?: string;
   record?: string;
   snapshot?: true;
