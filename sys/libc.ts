@@ -38,11 +38,22 @@ export function openLibc<const S extends Deno.ForeignLibraryInterface>(
   throw new Error(`cannot open libc: ${last instanceof Error ? last.message : String(last)}`);
 }
 
+/**
+ * This thread's `errno` as memory (each Worker loads its own copy of this
+ * module, so the cell is its thread's). Reading it is a plain load: an FFI
+ * call or a `Deno.UnsafePointerView` read in between would run the
+ * runtime's own code, whose lock waits can set errno first (seen: one
+ * ENOENT in a million read back as EAGAIN with three threads calling libc).
+ */
+const errnoCell = (() => {
+  const p = errnoLib.__errno_location();
+  if (p === null) throw new Error("libc gave no errno location");
+  return new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p, 4));
+})();
+
 /** The calling thread's current `errno`. */
 export function errno(): number {
-  const p = errnoLib.__errno_location();
-  if (p === null) return 0;
-  return new Deno.UnsafePointerView(p).getInt32(0);
+  return errnoCell[0];
 }
 
 /** Linux errno values by name (x86_64), for messages, FUSE replies and assertions. */
