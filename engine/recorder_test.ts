@@ -166,7 +166,14 @@ Deno.test("recorder: SIGKILL leaves a file readable to its last complete block",
       assert.equal(ev.fuse?.op, "READ");
       n++;
     }
-    assert.equal(s.summary.damage, undefined, s.summary.damage?.message);
+    const damage = s.summary.damage;
+    if (damage !== undefined) {
+      // a write the kill cut short (the kernel stops between pages on a fatal
+      // signal): only the file's last block may be incomplete
+      const cut = /the input ends (\d+) bytes into a block/.exec(damage.reason);
+      const size = (await Deno.stat(out)).size;
+      assert.ok(cut !== null && damage.offset + Number(cut[1]) === size, damage.message);
+    }
     assert.ok(n > 10, `only ${n} records survived`);
   } finally {
     await Deno.remove(out);
