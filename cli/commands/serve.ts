@@ -182,8 +182,8 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     )
     .option(
       "--poll-us <us>",
-      "after a burst, watch the rings up to this long (adaptive) before sleeping; default 32, " +
-        "0: sleep at once (256 catches a TCG guest's next request, worth it where a spare CPU exists)",
+      "after a burst, watch the rings up to this long (adaptive) before sleeping; default 256 " +
+        "(catches a TCG guest's next request), 32 as QEMU's iothreads, 0: sleep at once",
     )
     .option(
       "--read-threads <n>",

@@ -118,16 +118,15 @@ export interface VhostUserBackendOptions {
    * Adaptive ring polling: after each burst of requests the queue Worker
    * keeps watching the available rings (no system call; the driver is told
    * not to kick) for a window of at most this many us before it sleeps in
-   * poll(2) (default 32; 0: sleep at once; 256 catches a TCG guest's next request). The window grows while requests
-   * come back within it and shrinks while they do not, and polling pauses
-   * while it spins more than two windows per request caught, so a guest that
-   * is slow to come back costs little CPU; one that comes back within it is
-   * served without a kick or a thread wake-up (tens of us on a VM). The spin
-   * yields its core to threads waiting for it (QEMU's, on a small host).
-   * Short by default: behind a TCG guest on a 2-CPU VM host a 256 us window
-   * cost QEMU's threads more than it saved (bench/guest_ab_bench.ts: 1.01-1.24x
-   * per-round medians on every metadata row without polling; 32 us level
-   * with none).
+   * poll(2) (default 256, a TCG guest's turn-around; 0: sleep at once). The
+   * window grows while requests come back within it and shrinks while they
+   * do not, and polling pauses while it spins more than two windows per
+   * request caught, so a guest that is slow to come back costs little CPU;
+   * one that comes back within it is served without a kick or a thread
+   * wake-up (tens of us on a VM). The spin yields its core to threads
+   * waiting for it (QEMU's, on a small host). On a 2-CPU VM host, 256 and 32
+   * each won on a different day by like margins (see the Worker's notes);
+   * only with 256 did a full run pass virtiofsd on cache=auto create, stat and unlink.
    */
   spinMicroseconds?: number;
   /**
