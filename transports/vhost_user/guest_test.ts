@@ -215,7 +215,7 @@ peerTest(
 );
 
 peerTest(
-  "a real guest with packed virtqueues (vhost-user-fs-pci packed=on) through ringside's back-end, recorded",
+  "a real guest with packed virtqueues (vhost-user-fs-pci packed=on) through ringside's back-end allowed 16 inode descriptors, recorded",
   { needs: ["qemu", "guest-kernel", "busybox"] },
   async () => {
     const work = await Deno.makeTempDir({ prefix: "ringside-vu-packed-" });
@@ -224,6 +224,8 @@ peerTest(
     await Deno.mkdir(share);
     const logs: string[] = [];
     const backend = await startVhostUserBackend(`${work}/vfs.sock`, share, {
+      // 200 files through 16 descriptors: the engine parks and reopens inodes
+      passthrough: { maxInodeFds: 16 },
       log: (l) => logs.push(l),
       record: recorderSpec(capture),
     });
@@ -237,7 +239,11 @@ cd /mnt
 echo "features:$(cat /sys/bus/virtio/devices/*/features | grep -v '^0*$' | head -n 1)"
 echo "in:$(cat in.txt)"
 i=0; while [ $i -lt 300 ]; do echo "line $i" >> out.txt; i=$((i+1)); done
-echo "lines:$(wc -l < out.txt)"`,
+echo "lines:$(wc -l < out.txt)"
+mkdir many
+i=0; while [ $i -lt 200 ]; do echo "n $i" > many/f$i; i=$((i+1)); done
+echo "many:$(cat many/f* | wc -l) $(ls many | wc -l)"
+echo "f150:$(cat many/f150)"`,
         },
         qemuArgs: ["-global", "vhost-user-fs-pci.packed=on"],
         timeoutMs: 120_000,
@@ -251,6 +257,9 @@ echo "lines:$(wc -l < out.txt)"`,
       );
       assert.equal(o.get("in"), "from the host");
       assert.equal(o.get("lines"), "300");
+      assert.equal(o.get("many"), "200 200");
+      assert.equal(o.get("f150"), "n 150");
+      assert.equal(await Deno.readTextFile(`${share}/many/f199`), "n 199\n");
       const text = await Deno.readTextFile(`${share}/out.txt`);
       assert.equal(text.split("\n").length, 301);
       assert.equal(backend.needsResetCount, 0);
