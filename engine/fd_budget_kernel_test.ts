@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { peerTest } from "../testing/peers.ts";
+import { isMounted } from "../testing/mounts.ts";
 import { mountDevFuse } from "../transports/dev_fuse.ts";
 import { passthroughSpec } from "../transports/server_spec.ts";
 
@@ -15,12 +16,6 @@ const FILES = 3000;
 
 function openFds(pid: number | "self" = "self"): number {
   return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
-}
-
-function mounted(dir: string): boolean {
-  return Deno.readTextFileSync("/proc/self/mounts").split("\n").some((l) =>
-    l.split(" ")[1] === dir
-  );
 }
 
 /** Creates, stats, reads, renames, lists and removes FILES files under `mp`; `during` runs while the kernel holds them all. */
@@ -98,14 +93,14 @@ peerTest(
       stderr: "piped",
     }).spawn();
     try {
-      for (let i = 0; i < 600 && !mounted(mp); i++) await new Promise((r) => setTimeout(r, 25));
-      assert.ok(mounted(mp), "ringside mount came up");
+      for (let i = 0; i < 600 && !isMounted(mp); i++) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(isMounted(mp), "ringside mount came up");
       exercise(mp, () => {
         const held = openFds(child.pid);
         assert.ok(held < 256, `the server holds ${held} descriptors`);
       });
     } finally {
-      if (mounted(mp)) await new Deno.Command("umount", { args: [mp] }).output();
+      if (isMounted(mp)) await new Deno.Command("umount", { args: [mp] }).output();
       const out = await child.output();
       const err = new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 0, err);

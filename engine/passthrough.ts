@@ -30,6 +30,7 @@ import type {
   XattrOut,
 } from "../codecs/fuse/types.ts";
 import {
+  devicePrefix,
   type DirStream,
   Errno,
   fail,
@@ -944,13 +945,12 @@ export class Passthrough {
     let s = h.dir;
     if (s === null) {
       const buf = this.#spareDirBufs.pop() ?? new Uint8Array(DIR_STREAM_SIZE);
-      const key = h.inode.key;
       s = {
         buf,
         view: new DataView(buf.buffer, buf.byteOffset, buf.byteLength),
         len: 0,
         at: 0,
-        keyPrefix: key.slice(0, key.indexOf(":") + 1),
+        keyPrefix: devicePrefix(h.inode.key),
       };
       h.dir = s;
     }

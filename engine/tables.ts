@@ -21,7 +21,7 @@ import {
   O_RDONLY,
   openat,
   openByHandleAt,
-  openFileLimits,
+  openFileLimit,
   S_IFDIR,
   type Stat,
 } from "../sys/fs.ts";
@@ -149,13 +149,12 @@ export class InodeTable {
   #byKey = new Map<string, Inode>();
   #base = 0;
   #next = 0;
-  #open = 0;
   #parked = 0;
   #parks = 0;
   #unparks = 0;
   #maxFds: number;
   #disabled: string | undefined;
-  // per device (the `dev:` key prefix): a descriptor open_by_handle_at
+  // per device ({@linkcode devicePrefix}): a descriptor open_by_handle_at
   // accepts (not O_PATH), or -1 when that file system cannot be parked
   readonly #anchors = new Map<string, number>();
   /** Advanced by {@linkcode InodeTable.tick} once per request. */
@@ -165,7 +164,7 @@ export class InodeTable {
 
   /** Builds the table around the shared directory's `O_PATH` descriptor. */
   constructor(rootFd: number, rootStat: Stat, options: InodeTableOptions = {}) {
-    this.#maxFds = options.maxFds ?? Math.max(64, Math.floor(openFileLimits().soft / 2));
+    this.#maxFds = options.maxFds ?? Math.max(64, Math.floor(openFileLimit() / 2));
     this.root = new Inode(this, ROOT_ID, rootFd, rootStat.mode & 0o170000, identity(rootStat));
     this.root.parkable = false;
     this.reset();
@@ -179,6 +178,11 @@ export class InodeTable {
   /** Starts a new request: descriptors read before may be parked from now on. */
   tick(): void {
     this.clock++;
+  }
+
+  /** Inodes holding a descriptor: every inode held is either that or parked. */
+  get #open(): number {
+    return this.#byId.size - this.#parked;
   }
 
   /** Descriptor use and parking so far. */
@@ -222,7 +226,7 @@ export class InodeTable {
         found.descriptor = fd;
         found.handle = null;
         this.#parked--;
-        if (++this.#open > this.#maxFds) this.relieve();
+        if (this.#open > this.#maxFds) this.relieve();
       } else if (found.descriptor !== fd) close(fd);
       found.nlookup++;
       return found;
@@ -230,7 +234,7 @@ export class InodeTable {
     const inode = new Inode(this, this.#base + ++this.#next, fd, stat.mode & 0o170000, key);
     this.#byId.set(inode.nodeid, inode);
     this.#byKey.set(key, inode);
-    if (++this.#open > this.#maxFds) this.relieve();
+    if (this.#open > this.#maxFds) this.relieve();
     return inode;
   }
 
@@ -251,24 +255,15 @@ export class InodeTable {
       }
     }
     candidates.sort((x, y) => x.used - y.used);
-    let parked = 0;
+    const wanted = excess;
     for (const inode of candidates) {
       if (excess === 0 || this.#disabled !== undefined) break;
-      if (this.#park(inode)) {
-        excess--;
-        parked++;
-      }
+      if (this.#park(inode)) excess--;
     }
-    return parked > 0;
+    return excess < wanted;
   }
 
   #park(inode: Inode): boolean {
-    const anchor = this.#anchor(inode);
-    if (anchor === undefined) return false;
-    if (anchor < 0) {
-      inode.parkable = false;
-      return false;
-    }
     let handle: Uint8Array;
     try {
       handle = nameToHandleAt(inode.descriptor);
@@ -277,10 +272,15 @@ export class InodeTable {
       inode.parkable = false;
       return false;
     }
+    const anchor = this.#anchor(inode, handle);
+    if (anchor === undefined) return false;
+    if (anchor < 0) {
+      inode.parkable = false;
+      return false;
+    }
     close(inode.descriptor);
     inode.descriptor = -1;
     inode.handle = handle;
-    this.#open--;
     this.#parked++;
     this.#parks++;
     return true;
@@ -289,12 +289,12 @@ export class InodeTable {
   /**
    * The descriptor `open_by_handle_at` takes for the inode's file system,
    * opened from a directory held on it the first time and proved by
-   * reopening `inode` by handle; -1 when the file system cannot be parked,
-   * undefined when that cannot be told now (no directory of it held, or no
-   * descriptor to spare).
+   * reopening `inode` by its `handle`; -1 when the file system cannot be
+   * parked, undefined when that cannot be told now (no directory of it held,
+   * or no descriptor to spare).
    */
-  #anchor(inode: Inode): number | undefined {
-    const dev = inode.key.slice(0, inode.key.indexOf(":") + 1);
+  #anchor(inode: Inode, handle: Uint8Array): number | undefined {
+    const dev = devicePrefix(inode.key);
     const known = this.#anchors.get(dev);
     if (known !== undefined) return known;
     let dir: Inode | undefined = inode.type === S_IFDIR ? inode : undefined;
@@ -310,8 +310,7 @@ export class InodeTable {
     let anchor = -1;
     try {
       anchor = openat(dir.descriptor, ".", { flags: O_RDONLY | O_DIRECTORY });
-      const probe = openByHandleAt(anchor, nameToHandleAt(inode.descriptor), O_PATH);
-      close(probe);
+      close(openByHandleAt(anchor, handle, O_PATH));
     } catch (e) {
       if (!(e instanceof SysError)) throw e;
       if (anchor >= 0) close(anchor);
@@ -329,7 +328,7 @@ export class InodeTable {
 
   /** Reopens a parked inode's descriptor from its file handle (see {@linkcode Inode.fd}). */
   unpark(inode: Inode): number {
-    const anchor = this.#anchors.get(inode.key.slice(0, inode.key.indexOf(":") + 1));
+    const anchor = this.#anchors.get(devicePrefix(inode.key));
     if (inode.handle === null || anchor === undefined || anchor < 0) {
       fail("open_by_handle_at", Errno.ESTALE, inode.key);
     }
@@ -344,7 +343,7 @@ export class InodeTable {
     inode.handle = null;
     this.#parked--;
     this.#unparks++;
-    if (++this.#open > this.#maxFds) this.relieve();
+    if (this.#open > this.#maxFds) this.relieve();
     return fd;
   }
 
@@ -365,7 +364,6 @@ export class InodeTable {
     if (inode.descriptor >= 0) {
       close(inode.descriptor);
       inode.descriptor = -1;
-      this.#open--;
     } else {
       inode.handle = null;
       this.#parked--;
@@ -383,7 +381,6 @@ export class InodeTable {
     this.root.nlookup = 1;
     this.#byId.set(ROOT_ID, this.root);
     this.#byKey.set(this.root.key, this.root);
-    this.#open = 1;
     this.#parked = 0;
     this.#base = randomTag() * 0x100000000;
     this.#next = 0;
@@ -409,6 +406,11 @@ function closeLocks(inode: Inode): void {
 /** The identity of a host object: device and inode number. */
 export function identity(stat: Stat): string {
   return `${stat.dev}:${stat.ino}`;
+}
+
+/** The device part of an {@linkcode identity} key, with its colon (`"2049:"`). */
+export function devicePrefix(key: string): string {
+  return key.slice(0, key.indexOf(":") + 1);
 }
 
 /** An open file or directory handed to the client as `fh`. */

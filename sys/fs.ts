@@ -394,7 +394,6 @@ const MAX_HANDLE_SZ = 128;
 const handleBuf = new Uint8Array(8 + MAX_HANDLE_SZ);
 const handleView = new DataView(handleBuf.buffer);
 const mountIdBuf = new Int32Array(1);
-const emptyPath = new Uint8Array(1);
 
 /**
  * `name_to_handle_at(2)` of the object `fd` refers to (`AT_EMPTY_PATH`): its
@@ -406,7 +405,7 @@ export function nameToHandleAt(fd: number): Uint8Array {
   handleView.setUint32(0, MAX_HANDLE_SZ, true);
   check(
     "name_to_handle_at",
-    lib.name_to_handle_at(fd, emptyPath, handleBuf, mountIdBuf, AT_EMPTY_PATH),
+    lib.name_to_handle_at(fd, EMPTY_PATH, handleBuf, mountIdBuf, AT_EMPTY_PATH),
   );
   return handleBuf.slice(0, 8 + handleView.getUint32(0, true));
 }
@@ -421,13 +420,12 @@ export function openByHandleAt(mountFd: number, handle: Uint8Array, flags: numbe
 }
 
 const RLIMIT_NOFILE = 7;
-const rlimitBuf = new BigUint64Array(2);
 
-/** The soft and hard limits on open descriptors (`getrlimit(RLIMIT_NOFILE)`). */
-export function openFileLimits(): { soft: number; hard: number } {
-  check("getrlimit", lib.getrlimit(RLIMIT_NOFILE, rlimitBuf));
-  const cap = (v: bigint) => v > 0x7fffffffn ? 0x7fffffff : Number(v);
-  return { soft: cap(rlimitBuf[0]), hard: cap(rlimitBuf[1]) };
+/** The soft limit on open descriptors (`getrlimit(RLIMIT_NOFILE)`; unlimited reads as 2^31-1). */
+export function openFileLimit(): number {
+  const limits = new BigUint64Array(2); // soft, hard
+  check("getrlimit", lib.getrlimit(RLIMIT_NOFILE, limits));
+  return limits[0] > 0x7fffffffn ? 0x7fffffff : Number(limits[0]);
 }
 
 // ---------------------------------------------------------------- stat

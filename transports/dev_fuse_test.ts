@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { peerTest } from "../testing/peers.ts";
+import { isMounted } from "../testing/mounts.ts";
 import { mountDevFuse } from "./dev_fuse.ts";
 import { passthroughSpec, type ServerSpec } from "./server_spec.ts";
 
@@ -9,13 +10,6 @@ function helloSpec(options: Record<string, unknown> = {}): ServerSpec {
     factory: "createHelloServer",
     args: [options],
   };
-}
-
-function isMounted(dir: string): boolean {
-  const real = Deno.realPathSync(dir);
-  return Deno.readTextFileSync("/proc/self/mounts").split("\n").some((l) =>
-    l.split(" ")[1] === real
-  );
 }
 
 peerTest("dev_fuse: the kernel reads a file through the reader Worker, unmount ends the service", {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { peerTest } from "../../testing/peers.ts";
+import { isMounted } from "../../testing/mounts.ts";
 import { parseMountArgs } from "./mount.ts";
 import { UserError } from "../errors.ts";
 
@@ -12,12 +13,6 @@ function ringside(args: string[]): Deno.ChildProcess {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-}
-
-function mounted(dir: string): boolean {
-  return Deno.readTextFileSync("/proc/self/mounts").split("\n").some((l) =>
-    l.split(" ")[1] === dir && l.split(" ")[2] === "fuse.ringside"
-  );
 }
 
 async function until(what: string, cond: () => boolean): Promise<void> {
@@ -103,13 +98,13 @@ peerTest(
     Deno.writeTextFileSync(`${shared}/existing`, "from the host\n");
     const start = await ringside(["mount", shared, mp, "--cache", "never"]).output();
     assert.equal(start.code, 0, new TextDecoder().decode(start.stderr));
-    assert.ok(mounted(mp));
+    assert.ok(isMounted(mp, "fuse.ringside"));
     assert.equal(await Deno.readTextFile(`${mp}/existing`), "from the host\n");
     await Deno.writeTextFile(`${mp}/new`, "through fuse\n");
     assert.equal(Deno.readTextFileSync(`${shared}/new`), "through fuse\n");
     const um = await new Deno.Command("umount", { args: [mp] }).output();
     assert.equal(um.code, 0, new TextDecoder().decode(um.stderr));
-    assert.equal(mounted(mp), false);
+    assert.equal(isMounted(mp, "fuse.ringside"), false);
     Deno.removeSync(shared, { recursive: true });
     Deno.removeSync(mp);
   },
@@ -121,7 +116,7 @@ peerTest("mount: --foreground serves until SIGTERM, then unmounts and exits 0", 
   const shared = Deno.makeTempDirSync({ prefix: "ringside-shared-" });
   const mp = Deno.makeTempDirSync({ prefix: "ringside-mp-" });
   const child = ringside(["mount", shared, mp, "--foreground", "--readonly"]);
-  await until("the mount", () => mounted(mp));
+  await until("the mount", () => isMounted(mp, "fuse.ringside"));
   await assert.rejects(
     Deno.writeTextFile(`${mp}/x`, "no"),
     (e: Error) => /read-only/i.test(e.message),
@@ -131,7 +126,7 @@ peerTest("mount: --foreground serves until SIGTERM, then unmounts and exits 0", 
   const err = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, err);
   assert.match(err, /unmounted after \d+ requests/);
-  assert.equal(mounted(mp), false);
+  assert.equal(isMounted(mp, "fuse.ringside"), false);
   Deno.removeSync(shared, { recursive: true });
   Deno.removeSync(mp);
 });
