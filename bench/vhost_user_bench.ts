@@ -4,8 +4,12 @@
  * real rings in shared memory and eventfds, and measures FUSE GETATTR, 4 KiB
  * READ and 4 KiB WRITE rates at queue depth 1 and 16, and 1 MiB WRITE and READ
  * in 4 KiB pages (258 descriptors, as a Linux guest sends them with
- * cache=none) at depth 1, against `ringside serve` and the C virtiofsd
- * (cache=none, source directory on /dev/shm), side by side.
+ * cache=none) at depth 1, and metadata at depth 1 as a cache=never guest
+ * sends it for fsbench's phases (LOOKUP, LOOKUP+GETATTR for a stat, a
+ * negative LOOKUP, create+close+unlink as its six requests, and a listing of
+ * a 2,000-file directory a page per READDIR), against `ringside serve` and
+ * the C virtiofsd (cache=none, source directory on /dev/shm), side by side.
+ * Every reply's error is checked, and each listing's entry count.
  *
  * ```sh
  * deno run -A bench/vhost_user_bench.ts                # both back-ends, 2 s per row
@@ -31,6 +35,10 @@ import { decodeReply, encodeRequest, type OpName } from "../codecs/fuse/mod.ts";
 
 const VIRTIOFSD = "/usr/lib/qemu/virtiofsd";
 const FILE_SIZE = 4 << 20;
+/** The directory of the metadata rows, and how many empty files it holds (fsbench's -n). */
+const META_DIR = "m";
+const META_FILES = 2000;
+const metaName = (i: number) => `f${String(i).padStart(5, "0")}`;
 /** The large rows' request size. */
 const BIG = 1 << 20;
 
@@ -342,6 +350,112 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
     }
     row("WRITE 1M qd1", () => measure(q, 1, seconds, bigWrite, 64));
     row("READ 1M qd1", () => measure(q, 1, seconds, bigRead, bigReadReply));
+    /** A row of `op`s run one after another for `secs` (each may send several requests). */
+    const metaRow = (name: string, secs: number, op: (i: number) => void) =>
+      row(name, () => {
+        for (let k = 0; k < 50; k++) op(1_000_000 + k); // warm up
+        const lat: number[] = [];
+        const t0 = performance.now();
+        const end = t0 + secs * 1000;
+        let now = t0;
+        for (let i = 0; now < end; i++) {
+          const at = now;
+          op(i);
+          now = performance.now();
+          lat.push(now - at);
+        }
+        lat.sort((a, b) => a - b);
+        return { opsPerSec: lat.length / ((now - t0) / 1000), p50us: lat[lat.length >> 1] * 1000 };
+      });
+    // metadata at queue depth 1, each operation the requests a cache=never
+    // Linux guest sends for it (bench/guest_ab_bench.ts's fsbench phases)
+    const dirEntry = decodeReply(await call(q, fuse("LOOKUP", 1n, { name: META_DIR }), 4096), {
+      opcode: "LOOKUP",
+    });
+    if (dirEntry.header.error !== 0 || dirEntry.op !== "LOOKUP") {
+      throw new Error(`LOOKUP ${META_DIR} failed`);
+    }
+    const mdir = (dirEntry.body as { nodeid: bigint }).nodeid;
+    const rt = (req: Uint8Array, replySize: number, want: number | null = 0): Uint8Array => {
+      const token = q.submit(withUnique(req), replySize);
+      if (token === null) throw new Error("ring full");
+      const used = q.waitUsed(5000, { spinMicroseconds: frontendSpinUs });
+      if (used.length !== 1 || used[0].token !== token) {
+        throw new Error("no single answer within 5 s");
+      }
+      const w = used[0].written;
+      if (want !== null) {
+        const error = w.length >= 16 ? new DataView(w.buffer, w.byteOffset).getInt32(4, true) : 0;
+        if (error !== want) throw new Error(`reply error ${error}, expected ${want}`);
+      }
+      return w;
+    };
+    const u64 = (b: Uint8Array, at: number) =>
+      new DataView(b.buffer, b.byteOffset).getBigUint64(at, true);
+    // fuse_entry_out.nodeid and fuse_open_out.fh are the first field after the 16-byte header
+    const lookupNode = (name: string) => u64(rt(fuse("LOOKUP", mdir, { name }), 16 + 128), 16);
+    metaRow("LOOKUP qd1", seconds, (i) => {
+      lookupNode(metaName(i % META_FILES));
+    });
+    metaRow("LOOKUP+GETATTR qd1 (stat)", seconds, (i) => {
+      const node = lookupNode(metaName(i % META_FILES));
+      rt(fuse("GETATTR", node, { getattr_flags: 0, dummy: 0, fh: 0n }), 16 + 104);
+    });
+    metaRow("LOOKUP ENOENT qd1", seconds, (i) => {
+      rt(fuse("LOOKUP", mdir, { name: `missing${i}` }), 16 + 128, -2);
+    });
+    // create: negative LOOKUP, CREATE, FLUSH (close), RELEASE; then UNLINK
+    // and the FORGET of the created node, as the unlink phase would
+    metaRow("create+unlink qd1 (6 requests)", seconds, (i) => {
+      const name = `new${i}`;
+      rt(fuse("LOOKUP", mdir, { name }), 16 + 128, -2);
+      const created = rt(
+        fuse("CREATE", mdir, {
+          flags: 0o301, // O_WRONLY | O_CREAT | O_EXCL
+          mode: 0o100644,
+          umask: 0o022,
+          open_flags: 0,
+          name,
+        }),
+        16 + 128 + 32,
+      );
+      const node = u64(created, 16);
+      const fh = u64(created, 16 + 128);
+      rt(fuse("FLUSH", node, { fh, unused: 0, padding: 0, lock_owner: 1n }), 16);
+      rt(fuse("RELEASE", node, { fh, flags: 0o301, release_flags: 0, lock_owner: 0n }), 16);
+      rt(fuse("UNLINK", mdir, { name }), 16);
+      rt(fuse("FORGET", node, { nlookup: 1n }), 0, null);
+    });
+    // one listing: OPENDIR, READDIR of a page until the empty one, RELEASEDIR
+    metaRow(`readdir pass of ${META_FILES} qd1`, seconds, () => {
+      const fh = u64(rt(fuse("OPENDIR", mdir, { flags: 0o200000, open_flags: 0 }), 16 + 16), 16);
+      let offset = 0n;
+      let seen = 0;
+      for (;;) {
+        const page = rt(
+          fuse("READDIR", mdir, {
+            fh,
+            offset,
+            size: 4096,
+            read_flags: 0,
+            lock_owner: 0n,
+            flags: 0,
+            padding: 0,
+          }),
+          16 + 4096,
+        );
+        if (page.length <= 16) break;
+        // fuse_dirent: ino u64, off u64, namelen u32, type u32, name, padding to 8
+        const v = new DataView(page.buffer, page.byteOffset, page.length);
+        for (let at = 16; at + 24 <= page.length;) {
+          offset = v.getBigUint64(at + 8, true);
+          seen++;
+          at += (24 + v.getUint32(at + 16, true) + 7) & ~7;
+        }
+      }
+      rt(fuse("RELEASEDIR", mdir, { fh, flags: 0, release_flags: 0, lock_owner: 0n }), 16);
+      if (seen !== META_FILES + 2) throw new Error(`readdir saw ${seen} of ${META_FILES + 2}`);
+    });
     return rows;
   } finally {
     fe.close();
@@ -405,6 +519,10 @@ async function benchMain(args: string[]): Promise<number> {
   const loads: string[] = [];
   try {
     await Deno.writeFile(`${dir}/data`, new Uint8Array(FILE_SIZE).fill(7));
+    await Deno.mkdir(`${dir}/${META_DIR}`);
+    for (let i = 0; i < META_FILES; i++) {
+      await Deno.writeFile(`${dir}/${META_DIR}/${metaName(i)}`, new Uint8Array(0));
+    }
     for (let round = 0; round < rounds; round++) {
       // alternate the order so neither target always runs first (warm caches, load drift)
       const order = round % 2 === 0 ? names : [...names].reverse();
