@@ -241,8 +241,35 @@ Deno.bench("2 GETATTRs, each of a parked inode (reopened by file handle)", () =>
   call(getattrB, parkedServer);
 });
 
+// Many inodes known, few held: a server allowed 1,000 descriptors that has
+// looked up all 20,000 files of a directory, then LOOKUP name after name, so
+// every request takes a parked inode's descriptor back and every 125th parks
+// a batch (the table looks only at the inodes that hold a descriptor).
+const MANY = 20_000;
+Deno.mkdirSync(`${dir}/many`);
+for (let i = 0; i < MANY; i++) Deno.writeFileSync(`${dir}/many/f${i}`, new Uint8Array(0));
+const manyServer = createPassthrough(dir, { cache: "auto", log: () => {}, maxInodeFds: 1000 });
+manyServer.repliesConsumedAtOnce = true;
+call(
+  request("INIT", 0n, { major: 7, minor: 45, max_readahead: 131072, flags: 0, flags2: 0 }),
+  manyServer,
+);
+const manyDir = u64(call(request("LOOKUP", 1n, { name: "many" }), manyServer), 16);
+const manyLookups = Array.from(
+  { length: MANY },
+  (_, i) => request("LOOKUP", manyDir, { name: `f${i}` }),
+);
+for (const r of manyLookups) call(r, manyServer);
+let manyNext = 0;
+
+Deno.bench("LOOKUP of a parked inode, 20,000 known and 1,000 held", () => {
+  call(manyLookups[manyNext], manyServer);
+  manyNext = (manyNext + 1) % MANY;
+});
+
 globalThis.addEventListener("unload", () => {
   server.close();
   parkedServer.close();
+  manyServer.close();
   Deno.removeSync(dir, { recursive: true });
 });

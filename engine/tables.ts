@@ -150,6 +150,8 @@ export class InodeTable {
   #base = 0;
   #next = 0;
   #parked = 0;
+  /** The inodes holding a descriptor (the parking candidates), root included. */
+  readonly #held = new Set<Inode>();
   #parks = 0;
   #unparks = 0;
   #maxFds: number;
@@ -182,7 +184,7 @@ export class InodeTable {
 
   /** Inodes holding a descriptor: every inode held is either that or parked. */
   get #open(): number {
-    return this.#byId.size - this.#parked;
+    return this.#held.size;
   }
 
   /** Descriptor use and parking so far. */
@@ -226,6 +228,7 @@ export class InodeTable {
         found.descriptor = fd;
         found.handle = null;
         this.#parked--;
+        this.#held.add(found);
         if (this.#open > this.#maxFds) this.relieve();
       } else if (found.descriptor !== fd) close(fd);
       found.nlookup++;
@@ -234,6 +237,7 @@ export class InodeTable {
     const inode = new Inode(this, this.#base + ++this.#next, fd, stat.mode & 0o170000, key);
     this.#byId.set(inode.nodeid, inode);
     this.#byKey.set(key, inode);
+    this.#held.add(inode);
     if (this.#open > this.#maxFds) this.relieve();
     return inode;
   }
@@ -248,11 +252,10 @@ export class InodeTable {
     const goal = Math.floor(this.#maxFds * 7 / 8);
     let excess = emfile ? Math.max(1, this.#open - goal, this.#open >> 4) : this.#open - goal;
     if (excess <= 0) return false;
+    // only the inodes holding a descriptor are looked at, however many are parked
     const candidates: Inode[] = [];
-    for (const inode of this.#byId.values()) {
-      if (inode.descriptor >= 0 && inode.parkable && inode.used !== this.clock) {
-        candidates.push(inode);
-      }
+    for (const inode of this.#held) {
+      if (inode.parkable && inode.used !== this.clock) candidates.push(inode);
     }
     candidates.sort((x, y) => x.used - y.used);
     const wanted = excess;
@@ -281,6 +284,7 @@ export class InodeTable {
     close(inode.descriptor);
     inode.descriptor = -1;
     inode.handle = handle;
+    this.#held.delete(inode);
     this.#parked++;
     this.#parks++;
     return true;
@@ -299,8 +303,8 @@ export class InodeTable {
     if (known !== undefined) return known;
     let dir: Inode | undefined = inode.type === S_IFDIR ? inode : undefined;
     if (dir === undefined) {
-      for (const i of this.#byId.values()) {
-        if (i.type === S_IFDIR && i.descriptor >= 0 && i.key.startsWith(dev)) {
+      for (const i of this.#held) {
+        if (i.type === S_IFDIR && i.key.startsWith(dev)) {
           dir = i;
           break;
         }
@@ -342,6 +346,7 @@ export class InodeTable {
     inode.descriptor = fd;
     inode.handle = null;
     this.#parked--;
+    this.#held.add(inode);
     this.#unparks++;
     if (this.#open > this.#maxFds) this.relieve();
     return fd;
@@ -364,6 +369,7 @@ export class InodeTable {
     if (inode.descriptor >= 0) {
       close(inode.descriptor);
       inode.descriptor = -1;
+      this.#held.delete(inode);
     } else {
       inode.handle = null;
       this.#parked--;
@@ -381,6 +387,8 @@ export class InodeTable {
     this.root.nlookup = 1;
     this.#byId.set(ROOT_ID, this.root);
     this.#byKey.set(this.root.key, this.root);
+    this.#held.clear();
+    this.#held.add(this.root);
     this.#parked = 0;
     this.#base = randomTag() * 0x100000000;
     this.#next = 0;
