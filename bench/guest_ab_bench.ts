@@ -10,7 +10,10 @@
  * reps ranged 0.5-1.9x here). Here both sides of a pair share the boot, the
  * guest's memory placement and the seconds around them, so each round gives
  * one ratio per row and the table shows their median, range and how many
- * rounds ringside won.
+ * rounds ringside won. Each run also records `backend_cpu_s`: the CPU
+ * seconds its back-end's process tree used since that back-end's previous
+ * run ended (it is idle in between), so a row that polls its way ahead shows
+ * what the polling costs.
  *
  * ```sh
  * deno run -A bench/guest_ab_bench.ts                      # 6 rounds, fsbench's guest_bench sizes
@@ -30,6 +33,7 @@ import { DEFAULT_VIRTIOFSD, ensureGuestImage, runGuest } from "../guest/mod.ts";
 import { qemuValue } from "../guest/qemu.ts";
 import { isSocket } from "../guest/run.ts";
 import { DEFAULT_FSBENCH, median, METRICS } from "./guest_bench.ts";
+import { processTreeCpu } from "./_proc.ts";
 
 /** One virtio-fs device of the guest. */
 interface Device {
@@ -41,6 +45,8 @@ interface Device {
   proc?: Deno.ChildProcess;
   /** What it has written to stderr so far. */
   stderr: string[];
+  /** CPU seconds its process tree had used when its last fsbench run ended. */
+  cpuMark?: number;
 }
 
 /** The rows compared: ringside's, each over virtiofsd's at the same caching. */
@@ -265,6 +271,7 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
       "done",
     ].join("\n");
     const runs: Record<string, number | string>[] = [];
+    for (const d of devices) d.cpuMark = d.proc && processTreeCpu(d.proc.pid);
     let partial = "";
     let errText = "";
     const decoder = new TextDecoder();
@@ -289,6 +296,13 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
           partial = partial.slice(nl + 1);
           if (!line.startsWith("{")) continue;
           const o = JSON.parse(line);
+          // the CPU its back-end used since its previous run (idle between)
+          const d = devices.find((d) => d.label === o.label);
+          const cpu = d?.proc && processTreeCpu(d.proc.pid);
+          if (d?.cpuMark !== undefined && cpu !== undefined) {
+            o.backend_cpu_s = Number((cpu - d.cpuMark).toFixed(2));
+            d.cpuMark = cpu;
+          }
           runs.push(o);
           log(`round ${Math.floor((runs.length - 1) / devices.length) + 1}: ${o.label} done`);
         }
@@ -336,7 +350,8 @@ async function main(args: string[]): Promise<number> {
         "       [--serve-args='ARGS'] [--variant=NAME='ARGS']... [-- FSBENCH_ARGS...]\n" +
         "One guest, four virtio-fs devices (ringside cache=auto/never, virtiofsd cache=auto/none);\n" +
         "fsbench runs on each in turn every round; prints each ringside row's ratio to virtiofsd\n" +
-        "at the same caching, round by round: median (lowest-highest) and rounds won.\n" +
+        "at the same caching, round by round: median (lowest-highest) and rounds won, and the\n" +
+        "CPU seconds each back-end used per fsbench run (its process tree, from /proc).\n" +
         "--serve-args: more arguments for both `ringside serve`s (e.g. --serve-args='--read-threads 1').\n" +
         "--variant=NAME='ARGS': two more ringside rows, NAME-auto and NAME-never, serving with ARGS\n" +
         "  (KEY=VALUE words are their environment), paired with virtiofsd like the others.",
@@ -364,14 +379,18 @@ async function main(args: string[]): Promise<number> {
       result.seconds.toFixed(0)
     } s\n`,
   );
+  const medianOf = (label: string, k: string, digits: number) => {
+    const xs = (byLabel.get(label) ?? []).map((o) => Number(o[k]));
+    return xs.length === 0 || xs.some((x) => !Number.isFinite(x))
+      ? "-"
+      : median(xs).toFixed(digits);
+  };
   console.log(table(
-    ["config", ...METRICS.map(([, t]) => t)],
+    ["config", ...METRICS.map(([, t]) => t), "back-end CPU s"],
     result.labels.map((label) => [
       label,
-      ...METRICS.map(([k]) => {
-        const xs = (byLabel.get(label) ?? []).map((o) => Number(o[k]));
-        return xs.length === 0 || xs.some((x) => !Number.isFinite(x)) ? "-" : median(xs).toFixed(0);
-      }),
+      ...METRICS.map(([k]) => medianOf(label, k, 0)),
+      medianOf(label, "backend_cpu_s", 2),
     ]),
   ));
   console.log("\nratio within each round: median (lowest-highest), rounds won\n");

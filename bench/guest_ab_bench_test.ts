@@ -44,7 +44,12 @@ peerTest("guest A/B: one guest, four back-ends, every row every round", {
       assert.ok(Number(o[k]) > 0, `${o.label} ${k} = ${o[k]}`);
     }
     assert.equal(o.files, 30);
+    // the CPU its back-end used for the run, read from /proc
+    assert.ok(Number.isFinite(o.backend_cpu_s) && Number(o.backend_cpu_s) >= 0, `${o.label}`);
   }
+  const ringsideCpu = r.runs.filter((o) => String(o.label).startsWith("ringside"))
+    .reduce((sum, o) => sum + Number(o.backend_cpu_s), 0);
+  assert.ok(ringsideCpu > 0, "ringside's back-ends used no CPU");
   assert.deepEqual(r.pairs.map((p) => p.pair), [
     "ringside-auto / vfs-auto",
     "ringside-never / vfs-none",

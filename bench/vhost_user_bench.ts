@@ -24,6 +24,7 @@
  * @module
  */
 import { markdownTable } from "./_table.ts";
+import { processCpu, processTreeCpu } from "./_proc.ts";
 import { parseArgs } from "node:util";
 import {
   type FrontendQueue,
@@ -113,52 +114,15 @@ interface Row {
   frontendCpu?: number;
 }
 
-const CLK_TCK = 100;
-
-/** utime + stime of process `pid` in seconds, from /proc (undefined when it is gone). */
-function oneProcessCpu(pid: number): { cpu: number; ppid: number } | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { cpu: (Number(f[11]) + Number(f[12])) / CLK_TCK, ppid: Number(f[1]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU seconds of `pid` and its descendants (virtiofsd serves from a sandboxed child). */
-function processCpu(pid: number): number | undefined {
-  const self = oneProcessCpu(pid);
-  if (self === undefined) return undefined;
-  const children = new Map<number, number[]>();
-  for (const e of Deno.readDirSync("/proc")) {
-    const p = Number(e.name);
-    if (!Number.isInteger(p)) continue;
-    const s = oneProcessCpu(p);
-    if (s === undefined) continue;
-    let list = children.get(s.ppid);
-    if (list === undefined) children.set(s.ppid, list = []);
-    list.push(p);
-  }
-  let total = 0;
-  const todo = [pid];
-  while (todo.length > 0) {
-    const p = todo.pop()!;
-    total += oneProcessCpu(p)?.cpu ?? 0;
-    todo.push(...(children.get(p) ?? []));
-  }
-  return total;
-}
-
 /** Runs `fn` and adds the CPU both processes used per second of wall time. */
 function withCpu(pid: number, fn: () => Omit<Row, "name">): Omit<Row, "name"> {
-  const b0 = processCpu(pid);
-  const f0 = oneProcessCpu(Deno.pid)?.cpu ?? 0;
+  const b0 = processTreeCpu(pid);
+  const f0 = processCpu(Deno.pid);
   const t0 = performance.now();
   const r = fn();
   const wall = (performance.now() - t0) / 1000;
-  const b1 = processCpu(pid);
-  const f1 = oneProcessCpu(Deno.pid)?.cpu ?? 0;
+  const b1 = processTreeCpu(pid);
+  const f1 = processCpu(Deno.pid);
   return {
     ...r,
     backendCpu: b0 !== undefined && b1 !== undefined ? (b1 - b0) / wall : undefined,

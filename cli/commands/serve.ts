@@ -182,7 +182,7 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     )
     .option(
       "--poll-us <us>",
-      "after a burst, watch the rings up to this long (adaptive) before sleeping; default 256 " +
+      "after a burst, watch the rings up to this long (adaptive) before sleeping; default 1000 " +
         "(catches a TCG guest's next request), 32 as QEMU's iothreads, 0: sleep at once",
     )
     .option(

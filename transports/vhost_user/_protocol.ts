@@ -166,7 +166,7 @@ export type ToWorker =
     server: ServerFactorySpec;
     control: number;
     record?: WorkerRecording;
-    /** The longest adaptive ring-polling window, in us (default 256; 0: never poll). */
+    /** The longest adaptive ring-polling window, in us (default 1000; 0: never poll). */
     spinMicroseconds?: number;
     /** Threads per large READ: 1 (default) or 2. */
     readThreads?: number;

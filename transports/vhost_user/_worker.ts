@@ -763,21 +763,21 @@ function yieldToEventLoop(): Promise<void> {
  * without it). With the yield, polling serves such a guest's stat loop
  * 1.2-1.6x faster than sleeping (its vCPU neither exits to kick nor waits
  * for this thread to be woken), which is why the window defaults to a TCG
- * guest's turn-around (about 100-150 us there).
+ * guest's turn-around.
  *
- * On a 2-CPU PVM host the verdict changed from day to day (in one guest,
- * each round against the same rounds of the others, bench/guest_ab_bench.ts):
- * one day `--poll-us 0` beat 256 on every metadata row (1.01-1.24x per-round
- * medians, two runs of 8 rounds) and 32 stood level with 0; the next day 256
- * beat 32 on every metadata row in two runs of 10 rounds (cache=auto
- * 1.02-1.29x, never 1.00-1.19x) and beat 0 by 1.01-1.82x, and in a full run
- * lifted the cache=auto create, stat and unlink rows past virtiofsd (1.14x,
- * 1.50x, 1.12x) where 32 stayed at 0.96-1.03x. The margins were alike both
- * days; 256 is the default again because only with it did a full run pass
- * virtiofsd on cache=auto create, stat and unlink. A driver that
- * comes back within microseconds is caught by any window (without polling
- * the guest-free bench/vhost_user_bench.ts fell to 0.80x virtiofsd on
- * GETATTR at depth 1).
+ * That turn-around is not fixed. On a 2-CPU PVM host (in one guest, each
+ * round against the same rounds of the others, bench/guest_ab_bench.ts) it
+ * was about 100-150 us on some days, when 256 and 32 and 0 each won on a
+ * different day by margins of 1.0-1.3x (and 256 beat 0 by up to 1.8x);
+ * on a slower day it was several hundred us, a 256 us window caught little
+ * and a 1000 us one beat it on every metadata row (six rounds: create
+ * 1.25x and 1.70x, stat 1.95x and 1.57x, readdir 1.23x and 1.53x, unlink
+ * 1.27x and 1.40x at cache=auto and never), with 2000 level with 1000. So
+ * the window may grow to 1000 us by default; it still adapts to what it
+ * catches, and the budget above bounds what a driver that comes back too
+ * late costs. A driver that comes back within microseconds is caught by any
+ * window (without polling the guest-free bench/vhost_user_bench.ts fell to
+ * 0.80x virtiofsd on GETATTR at depth 1).
  */
 let pollMaxMs = 0;
 let pollWindowMs = 0;
@@ -799,10 +799,10 @@ let pollPaused = 0;
 let lastSleepMs = Infinity;
 /**
  * The default longest window in us: long enough to catch a TCG guest's next
- * request (QEMU's iothreads default to 32 us, tuned for KVM guests; see
- * above for both measured here).
+ * request on a slow day (QEMU's iothreads default to 32 us, tuned for KVM
+ * guests; see above for what was measured here).
  */
-const DEFAULT_POLL_US = 256;
+const DEFAULT_POLL_US = 1000;
 
 /** Looks at the available rings this often (in rounds) between poll(2) checks of the fds. */
 const FD_CHECK_ROUNDS = 16;

@@ -118,15 +118,16 @@ export interface VhostUserBackendOptions {
    * Adaptive ring polling: after each burst of requests the queue Worker
    * keeps watching the available rings (no system call; the driver is told
    * not to kick) for a window of at most this many us before it sleeps in
-   * poll(2) (default 256, a TCG guest's turn-around; 0: sleep at once). The
+   * poll(2) (default 1000, a slow TCG guest's turn-around; 0: sleep at once). The
    * window grows while requests come back within it and shrinks while they
    * do not, and polling pauses while it spins more than two windows per
    * request caught, so a guest that is slow to come back costs little CPU;
    * one that comes back within it is served without a kick or a thread
    * wake-up (tens of us on a VM). The spin yields its core to threads
-   * waiting for it (QEMU's, on a small host). On a 2-CPU VM host, 256 and 32
-   * each won on a different day by like margins (see the Worker's notes);
-   * only with 256 did a full run pass virtiofsd on cache=auto create, stat and unlink.
+   * waiting for it (QEMU's, on a small host). On a 2-CPU VM host a TCG
+   * guest's turn-around ranged from about 100 us to several hundred from day
+   * to day; a window of 1000 caught it on every day and beat 256 on every
+   * in-guest metadata row (see the Worker's notes).
    */
   spinMicroseconds?: number;
   /**
