@@ -183,7 +183,8 @@ export function registerServe(program: Command<[], { debug?: true }>): void {
     .option(
       "--poll-us <us>",
       "after a burst, watch the rings up to this long (adaptive) before sleeping; default 1000 " +
-        "(catches a TCG guest's next request), 32 as QEMU's iothreads, 0: sleep at once",
+        "(catches a TCG guest's next request, at the price of CPU while watching), 32 as " +
+        "QEMU's iothreads, 0: sleep at once (least CPU)",
     )
     .option(
       "--read-threads <n>",

@@ -127,7 +127,9 @@ export interface VhostUserBackendOptions {
    * waiting for it (QEMU's, on a small host). On a 2-CPU VM host a TCG
    * guest's turn-around ranged from about 100 us to several hundred from day
    * to day; a window of 1000 caught it on every day and beat 256 on every
-   * in-guest metadata row (see the Worker's notes).
+   * in-guest metadata row (see the Worker's notes). The price is CPU: there
+   * a full fsbench run cost 5.9-8.1 CPU seconds with 1000 and 1.6-2.5 with
+   * 0, against virtiofsd's 1.1-1.9 (bench/guest_ab_bench.ts reports it).
    */
   spinMicroseconds?: number;
   /**
