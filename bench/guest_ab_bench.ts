@@ -10,7 +10,12 @@
  * reps ranged 0.5-1.9x here). Here both sides of a pair share the boot, the
  * guest's memory placement and the seconds around them, so each round gives
  * one ratio per row and the table shows their median, range and how many
- * rounds ringside won. Each run also records `backend_cpu_s`: the CPU
+ * rounds ringside won. A warm-up round first (every device once, not
+ * counted) takes the cost of a fresh guest (TCG translating fsbench's and
+ * the kernel's code for the first time, cold caches) off whichever device
+ * would otherwise run first: in three runs here the first run of round 1
+ * (always ringside-auto) came out at 0.28-1.44x its own later median while
+ * vfs-auto's round 1 stood at 1.03-1.80x of its own. Each run also records `backend_cpu_s`: the CPU
  * seconds its back-end's process tree used since that back-end's previous
  * run ended (it is idle in between), so a row that polls its way ahead shows
  * what the polling costs.
@@ -129,6 +134,8 @@ async function waitForSocket(
 export interface AbBenchOptions {
   /** Rounds of fsbench on every device (default 6). */
   rounds?: number;
+  /** Uncounted rounds before them, every device once each (default 1). */
+  warmup?: number;
   /** fsbench's arguments (default: those of bench/guest_bench.ts). */
   fsbenchArgs?: string[];
   /** More arguments for both `ringside serve`s. */
@@ -177,6 +184,8 @@ export interface AbBenchResult {
   labels: string[];
   /** fsbench's outputs in the order the guest ran them. */
   runs: Record<string, number | string>[];
+  /** The warm-up rounds' outputs (labelled like the runs), not counted in the pairs. */
+  warmup: Record<string, number | string>[];
   /** Each ringside row's per-round ratios to virtiofsd's. */
   pairs: PairReport[];
   /** Wall time, s. */
@@ -192,6 +201,7 @@ export interface AbBenchResult {
  */
 export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchResult> {
   const rounds = options.rounds ?? 6;
+  const warmupRounds = options.warmup ?? 1;
   const fsbenchArgs = options.fsbenchArgs ?? DEFAULT_FSBENCH;
   const serveArgs = options.serveArgs ?? [];
   const pairs = [...PAIRS];
@@ -260,8 +270,14 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
     // LABEL=DIR for each device: fsbench's label and where it runs
     const entries = devices.map((d, i) => `${d.label}=${i === 0 ? "/mnt" : `/ab/${d.label}`}`);
     const args = fsbenchArgs.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+    // warm-up outputs carry a "warmup:" label prefix
+    const warmupList = entries.map((e) => `warmup:${e}`).join(" ");
     const shell = [
       ...mounts,
+      `i=0; while [ $i -lt ${warmupRounds} ]; do`,
+      `  for e in ${warmupList}; do fsbench -d "\${e#*=}" -l "\${e%%=*}" ${args} || exit 1; done`,
+      "  i=$((i + 1))",
+      "done",
       `i=0; while [ $i -lt ${rounds} ]; do`,
       `  if [ $((i % 2)) -eq 0 ]; then list="${entries.join(" ")}"; else list="${
         [...entries].reverse().join(" ")
@@ -271,6 +287,7 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
       "done",
     ].join("\n");
     const runs: Record<string, number | string>[] = [];
+    const warmup: Record<string, number | string>[] = [];
     for (const d of devices) d.cpuMark = d.proc && processTreeCpu(d.proc.pid);
     let partial = "";
     let errText = "";
@@ -283,7 +300,7 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
       mem: options.mem ?? "2G",
       command: { shell },
       qemuArgs: extra,
-      timeoutMs: rounds * devices.length * 120_000,
+      timeoutMs: (rounds + warmupRounds) * devices.length * 120_000,
       collect: false,
       onStderr: (c) => {
         errText += errDecoder.decode(c, { stream: true });
@@ -296,12 +313,19 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
           partial = partial.slice(nl + 1);
           if (!line.startsWith("{")) continue;
           const o = JSON.parse(line);
+          const warm = String(o.label).startsWith("warmup:");
+          if (warm) o.label = String(o.label).slice("warmup:".length);
           // the CPU its back-end used since its previous run (idle between)
           const d = devices.find((d) => d.label === o.label);
           const cpu = d?.proc && processTreeCpu(d.proc.pid);
           if (d?.cpuMark !== undefined && cpu !== undefined) {
             o.backend_cpu_s = Number((cpu - d.cpuMark).toFixed(2));
             d.cpuMark = cpu;
+          }
+          if (warm) {
+            warmup.push(o);
+            log(`warm-up: ${o.label} done`);
+            continue;
           }
           runs.push(o);
           log(`round ${Math.floor((runs.length - 1) / devices.length) + 1}: ${o.label} done`);
@@ -316,6 +340,7 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
     return {
       labels: devices.map((d) => d.label),
       runs,
+      warmup,
       pairs: pairRatios(runs, pairs),
       seconds: (performance.now() - started) / 1000,
       kernel: image.kernelVersion,
@@ -337,6 +362,7 @@ async function main(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       rounds: { type: "string", default: "6" },
+      warmup: { type: "string", default: "1" },
       mem: { type: "string", default: "2G" },
       json: { type: "boolean", default: false },
       "serve-args": { type: "string", default: "" },
@@ -346,12 +372,14 @@ async function main(args: string[]): Promise<number> {
   });
   if (values.help) {
     console.log(
-      "usage: deno run -A bench/guest_ab_bench.ts [--rounds N] [--mem SIZE] [--json]\n" +
+      "usage: deno run -A bench/guest_ab_bench.ts [--rounds N] [--warmup N] [--mem SIZE] [--json]\n" +
         "       [--serve-args='ARGS'] [--variant=NAME='ARGS']... [-- FSBENCH_ARGS...]\n" +
         "One guest, four virtio-fs devices (ringside cache=auto/never, virtiofsd cache=auto/none);\n" +
         "fsbench runs on each in turn every round; prints each ringside row's ratio to virtiofsd\n" +
         "at the same caching, round by round: median (lowest-highest) and rounds won, and the\n" +
         "CPU seconds each back-end used per fsbench run (its process tree, from /proc).\n" +
+        "--warmup N: uncounted rounds first, every device once each (default 1; 0 for none):\n" +
+        "  a fresh guest's first run is slow, whichever device it is on.\n" +
         "--serve-args: more arguments for both `ringside serve`s (e.g. --serve-args='--read-threads 1').\n" +
         "--variant=NAME='ARGS': two more ringside rows, NAME-auto and NAME-never, serving with ARGS\n" +
         "  (KEY=VALUE words are their environment), paired with virtiofsd like the others.",
@@ -360,9 +388,12 @@ async function main(args: string[]): Promise<number> {
   }
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds needs a whole number ≥ 1");
+  const warmup = Number(values.warmup);
+  if (!Number.isInteger(warmup) || warmup < 0) throw new Error("--warmup needs a whole number ≥ 0");
   const fsbenchArgs = positionals.length > 0 ? positionals : DEFAULT_FSBENCH;
   const result = await runAbBench({
     rounds,
+    warmup,
     fsbenchArgs,
     serveArgs: values["serve-args"].split(/\s+/).filter((a) => a !== ""),
     mem: values.mem,
@@ -377,7 +408,7 @@ async function main(args: string[]): Promise<number> {
   console.log(
     `fsbench ${fsbenchArgs.join(" ")}; ${rounds} round(s) in one guest (kernel ${result.kernel}); ${
       result.seconds.toFixed(0)
-    } s\n`,
+    } s, after ${warmup} uncounted warm-up round(s)\n`,
   );
   const medianOf = (label: string, k: string, digits: number) => {
     const xs = (byLabel.get(label) ?? []).map((o) => Number(o[k]));

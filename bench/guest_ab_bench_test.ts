@@ -1,7 +1,8 @@
 /**
  * bench/guest_ab_bench.ts: the per-round pairing of fsbench outputs, and one
  * real run (a guest under QEMU with four virtio-fs devices: two `ringside
- * serve`s and two C virtiofsds) that must give every row every round.
+ * serve`s and two C virtiofsds) that must give every row every round, after
+ * an uncounted warm-up round.
  */
 import assert from "node:assert/strict";
 import { peerTest } from "../testing/peers.ts";
@@ -37,7 +38,9 @@ peerTest("guest A/B: one guest, four back-ends, every row every round", {
 }, async () => {
   const r = await runAbBench({ rounds: 2, fsbenchArgs: ["-n", "30", "-s", "2", "-r", "50"] });
   assert.deepEqual(r.labels, ["ringside-auto", "ringside-never", "vfs-auto", "vfs-none"]);
-  // round 1 in order, round 2 reversed
+  // an uncounted warm-up round first, then round 1 in order, round 2 reversed
+  assert.deepEqual(r.warmup.map((o) => o.label), r.labels);
+  for (const o of r.warmup) assert.ok(Number(o.create_per_s) > 0, `warm-up ${o.label}`);
   assert.deepEqual(r.runs.map((o) => o.label), [...r.labels, ...[...r.labels].reverse()]);
   for (const o of r.runs) {
     for (const k of ["create_per_s", "stat_per_s", "write_mib_per_s", "read_mib_per_s"]) {
