@@ -775,9 +775,14 @@ function yieldToEventLoop(): Promise<void> {
  * 1.27x and 1.40x at cache=auto and never), with 2000 level with 1000. So
  * the window may grow to 1000 us by default; it still adapts to what it
  * catches, and the budget above bounds what a driver that comes back too
- * late costs. A driver that comes back within microseconds is caught by any
- * window (without polling the guest-free bench/vhost_user_bench.ts fell to
- * 0.80x virtiofsd on GETATTR at depth 1).
+ * late costs. On a later, faster day the same guest gave the opposite:
+ * `--poll-us 0` stood level with the default or ahead of it (0.84-1.17x on
+ * the metadata rows, six rounds) at a quarter of its CPU, and ringside's own
+ * time per request there (GETATTR 5.5 us p50, LOOKUP 9.4, CREATE 22) was a
+ * few percent of a guest's round trip: what polling buys is the host's
+ * wake-up cost on the day. A driver that comes back within microseconds is
+ * caught by any window (without polling the guest-free
+ * bench/vhost_user_bench.ts fell to 0.80x virtiofsd on GETATTR at depth 1).
  */
 let pollMaxMs = 0;
 let pollWindowMs = 0;
