@@ -518,6 +518,10 @@ async function benchMain(args: string[]): Promise<number> {
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await removeCapture(dir);
+    // virtiofsd leaves its socket behind when it exits
+    for (const name of names) {
+      await Deno.remove(`${dir}.${name}.sock`).catch(() => {});
+    }
   }
   // medians over the rounds, row by row
   const results = new Map<string, Row[]>();
