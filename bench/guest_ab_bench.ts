@@ -15,8 +15,8 @@
  * the kernel's code for the first time, cold caches) off whichever device
  * would otherwise run first: in three runs here the first run of round 1
  * (always ringside-auto) came out at 0.28-1.44x its own later median while
- * vfs-auto's round 1 stood at 1.03-1.80x of its own. Each run also records `backend_cpu_s`: the CPU
- * seconds its back-end's process tree used since that back-end's previous
+ * vfs-auto's round 1 stood at 1.03-1.80x of its own. Each run also records
+ * `backend_cpu_s`: the CPU seconds its back-end's process tree used since that back-end's previous
  * run ended (it is idle in between), so a row that polls its way ahead shows
  * what the polling costs.
  *
@@ -53,6 +53,9 @@ interface Device {
   /** CPU seconds its process tree had used when its last fsbench run ended. */
   cpuMark?: number;
 }
+
+/** The label prefix of the warm-up rounds' fsbench outputs. */
+const WARMUP = "warmup:";
 
 /** The rows compared: ringside's, each over virtiofsd's at the same caching. */
 const PAIRS: [label: string, base: string][] = [
@@ -270,19 +273,20 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
     // LABEL=DIR for each device: fsbench's label and where it runs
     const entries = devices.map((d, i) => `${d.label}=${i === 0 ? "/mnt" : `/ab/${d.label}`}`);
     const args = fsbenchArgs.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
-    // warm-up outputs carry a "warmup:" label prefix
-    const warmupList = entries.map((e) => `warmup:${e}`).join(" ");
+    // fsbench on each LABEL=DIR of `list` (a shell word list), its label prefixed
+    const each = (list: string, prefix = "") =>
+      `  for e in ${list}; do fsbench -d "\${e#*=}" -l "${prefix}\${e%%=*}" ${args} || exit 1; done`;
     const shell = [
       ...mounts,
       `i=0; while [ $i -lt ${warmupRounds} ]; do`,
-      `  for e in ${warmupList}; do fsbench -d "\${e#*=}" -l "\${e%%=*}" ${args} || exit 1; done`,
+      each(entries.join(" "), WARMUP),
       "  i=$((i + 1))",
       "done",
       `i=0; while [ $i -lt ${rounds} ]; do`,
       `  if [ $((i % 2)) -eq 0 ]; then list="${entries.join(" ")}"; else list="${
         [...entries].reverse().join(" ")
       }"; fi`,
-      `  for e in $list; do fsbench -d "\${e#*=}" -l "\${e%%=*}" ${args} || exit 1; done`,
+      each("$list"),
       "  i=$((i + 1))",
       "done",
     ].join("\n");
@@ -313,8 +317,8 @@ export async function runAbBench(options: AbBenchOptions = {}): Promise<AbBenchR
           partial = partial.slice(nl + 1);
           if (!line.startsWith("{")) continue;
           const o = JSON.parse(line);
-          const warm = String(o.label).startsWith("warmup:");
-          if (warm) o.label = String(o.label).slice("warmup:".length);
+          const warm = String(o.label).startsWith(WARMUP);
+          if (warm) o.label = String(o.label).slice(WARMUP.length);
           // the CPU its back-end used since its previous run (idle between)
           const d = devices.find((d) => d.label === o.label);
           const cpu = d?.proc && processTreeCpu(d.proc.pid);

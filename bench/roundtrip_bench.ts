@@ -28,6 +28,7 @@
  */
 import { parseArgs } from "node:util";
 import { markdownTable } from "./_table.ts";
+import { quantile } from "./_stats.ts";
 import { ensureGuestImage, type GuestShare, runGuest } from "../guest/mod.ts";
 import { startVhostUserBackend } from "../transports/vhost_user/mod.ts";
 
@@ -179,10 +180,6 @@ export function roundTrips(calls: TracedCall[]): RoundTrip[] {
     });
   }
   return out;
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
 }
 
 /** p50, p90 and mean of each phase. */

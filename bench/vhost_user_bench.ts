@@ -28,6 +28,7 @@
  * @module
  */
 import { markdownTable } from "./_table.ts";
+import { quantile } from "./_stats.ts";
 import { processCpu, processTreeCpu } from "./_proc.ts";
 import { parseArgs } from "node:util";
 import {
@@ -147,10 +148,7 @@ async function call(q: FrontendQueue, req: Uint8Array, replySize: number) {
 
 /** The median and 99th percentile of sorted latencies (ms), in µs. */
 function quantiles(sorted: number[]): { p50us: number; p99us: number } {
-  return {
-    p50us: sorted[sorted.length >> 1] * 1000,
-    p99us: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] * 1000,
-  };
+  return { p50us: quantile(sorted, 0.5) * 1000, p99us: quantile(sorted, 0.99) * 1000 };
 }
 
 /** Runs `make()` requests for `seconds` keeping `depth` in flight; returns the rate and latencies. */
@@ -444,6 +442,8 @@ async function runTarget(target: Target, dir: string, seconds: number): Promise<
     }
     await child.status;
     await child.stderr.cancel().catch(() => {});
+    // virtiofsd leaves its socket behind when it exits
+    await Deno.remove(socket).catch(() => {});
   }
 }
 
@@ -518,10 +518,6 @@ async function benchMain(args: string[]): Promise<number> {
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await removeCapture(dir);
-    // virtiofsd leaves its socket behind when it exits
-    for (const name of names) {
-      await Deno.remove(`${dir}.${name}.sock`).catch(() => {});
-    }
   }
   // medians over the rounds, row by row
   const results = new Map<string, Row[]>();
